@@ -1,0 +1,66 @@
+# nexus_sse: `make run` serves the demo site, `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The newest Python >= 3.12 on this machine (Django 6.x), else python3 (which gets Django 5.2).
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
+PYTHON ?= $(shell for c in $(PYENV_ROOT)/versions/3.13.*/bin/python3.13 $(PYENV_ROOT)/versions/3.12.*/bin/python3.12 \
+             $$(command -v python3.13) $$(command -v python3.12); do \
+             [ -x "$$c" ] && "$$c" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { echo $$c; exit; }; \
+           done; command -v python3)
+# The compatibility environment: Python 3.11 with Django 5.2 LTS.
+PYTHON_COMPAT ?= $(shell for c in $(PYENV_ROOT)/versions/3.11.*/bin/python3.11 $$(command -v python3.11) $$(command -v python3); do \
+             [ -x "$$c" ] && "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null && { echo $$c; exit; }; \
+           done)
+
+VENV := .venv
+VENV_COMPAT := .venv-django52
+PYTEST_ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help run test test-main test-compat venv bench lint clean
+
+help:
+	@echo "make run    - install, migrate, sync demo workflows, serve http://$(HOST):$(PORT) (daphne)"
+	@echo "make test   - install what the tests need and run the suite (Django 6.x and Django 5.2)"
+	@echo "make bench  - run the benchmarks (benchmarks/)"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+$(VENV_COMPAT)/.installed: pyproject.toml
+	@[ -n "$(PYTHON_COMPAT)" ] || { echo "no Python 3.11 found for the Django 5.2 environment"; exit 1; }
+	$(PYTHON_COMPAT) -m venv $(VENV_COMPAT)
+	$(VENV_COMPAT)/bin/pip install -q --upgrade pip
+	$(VENV_COMPAT)/bin/pip install -q -e '.[dev]' 'Django>=5.2,<5.3'
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(VENV)/bin/python manage.py migrate --noinput
+	$(VENV)/bin/python manage.py nexus_sse_sync
+	$(VENV)/bin/python manage.py runserver $(HOST):$(PORT)
+
+test: test-main test-compat
+
+test-main: $(VENV)/.installed
+	$(VENV)/bin/python -c 'import django, sys; print("== Python", sys.version.split()[0], "Django", django.get_version())'
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-compat: $(VENV_COMPAT)/.installed
+	$(VENV_COMPAT)/bin/python -c 'import django, sys; print("== Python", sys.version.split()[0], "Django", django.get_version())'
+	$(VENV_COMPAT)/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/run.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check nexus_sse tests project benchmarks
+
+clean:
+	rm -rf $(VENV) $(VENV_COMPAT) .test-db.sqlite3* db.sqlite3*

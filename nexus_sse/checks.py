@@ -1,0 +1,91 @@
+"""System checks: bad backends, unknown NEXUS_SSE keys, bad values, no ASGI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from nexus_sse import conf
+
+_POSITIVE_NUMBERS = ("KEEPALIVE_SECONDS", "ORPHAN_SECONDS", "ARCHIVE_INTERVAL_SECONDS", "EVENT_LOG_RETENTION_SECONDS")
+_POSITIVE_INTS = ("RETRY_MILLISECONDS", "MAX_BODY_BYTES", "MAX_JSON_DEPTH", "ARCHIVE_BATCH_SIZE")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    errors: list = []
+    user = getattr(settings, "NEXUS_SSE", {})
+    if not isinstance(user, dict):
+        return [Error("NEXUS_SSE must be a dict.", id="nexus_sse.E001")]
+    for key in sorted(set(user) - set(conf.DEFAULTS)):
+        errors.append(Error(
+            f"Unknown NEXUS_SSE key {key!r}.",
+            hint=f"Valid keys: {', '.join(sorted(conf.DEFAULTS))}.",
+            id="nexus_sse.E002",
+        ))
+    config = conf.get_config()
+    for key in _POSITIVE_NUMBERS:
+        if not (_is_number(config[key]) and config[key] > 0):
+            errors.append(Error(f"NEXUS_SSE[{key!r}] must be a positive number.", id="nexus_sse.E003"))
+    for key in _POSITIVE_INTS:
+        if not (isinstance(config[key], int) and not isinstance(config[key], bool) and config[key] > 0):
+            errors.append(Error(f"NEXUS_SSE[{key!r}] must be a positive integer.", id="nexus_sse.E003"))
+    timeout = config["RUN_TIMEOUT_SECONDS"]
+    if timeout is not None and not (_is_number(timeout) and timeout > 0):
+        errors.append(Error("NEXUS_SSE['RUN_TIMEOUT_SECONDS'] must be a positive number or None.", id="nexus_sse.E003"))
+    errors += _check_event_log(config)
+    errors += _check_llm(config)
+    if not getattr(settings, "ASGI_APPLICATION", None):
+        errors.append(Warning(
+            "ASGI_APPLICATION is not set: under WSGI an event stream is collected to its end and never flushes.",
+            hint="Serve the site with an ASGI server (daphne or uvicorn) and set ASGI_APPLICATION.",
+            id="nexus_sse.W001",
+        ))
+    return errors
+
+
+def _check_event_log(config: dict) -> list:
+    from nexus_sse.eventlog import backend_class
+
+    if not isinstance(config["EVENT_LOG_OPTIONS"], dict):
+        return [Error("NEXUS_SSE['EVENT_LOG_OPTIONS'] must be a dict.", id="nexus_sse.E004")]
+    try:
+        cls = backend_class(config["EVENT_LOG"])
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="Use 'memory', 'redis' or a dotted path to a BaseEventLog subclass.",
+                      id="nexus_sse.E004")]
+    check = getattr(cls, "check_options", None)
+    return list(check(config["EVENT_LOG_OPTIONS"])) if check else []
+
+
+def _check_llm(config: dict) -> list:
+    from django.utils.module_loading import import_string
+
+    from nexus_sse.llm.base import BACKEND_ALIASES
+
+    providers = config["LLM_PROVIDERS"]
+    if not isinstance(providers, dict):
+        return [Error("NEXUS_SSE['LLM_PROVIDERS'] must be a dict of alias -> options.", id="nexus_sse.E005")]
+    errors = []
+    for alias, options in providers.items():
+        backend = options.get("BACKEND", alias) if isinstance(options, dict) else None
+        if not isinstance(backend, str):
+            errors.append(Error(f"NEXUS_SSE['LLM_PROVIDERS'][{alias!r}] needs a BACKEND.", id="nexus_sse.E005"))
+            continue
+        try:
+            import_string(BACKEND_ALIASES.get(backend, backend))
+        except ImportError as exc:
+            errors.append(Error(f"LLM provider {alias!r}: cannot import {backend!r}: {exc}", id="nexus_sse.E005"))
+    if config["DEFAULT_LLM_PROVIDER"] not in providers:
+        errors.append(Error(
+            f"NEXUS_SSE['DEFAULT_LLM_PROVIDER'] = {config['DEFAULT_LLM_PROVIDER']!r} is not in LLM_PROVIDERS.",
+            id="nexus_sse.E006",
+        ))
+    return errors

@@ -1,0 +1,75 @@
+"""The only reader of ``settings.NEXUS_SSE``.
+
+Settings are merged over :data:`DEFAULTS` and read at call time, never at import, so
+``override_settings`` works; the cache is cleared on ``setting_changed``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS: dict[str, Any] = {
+    # Event log backend: an alias ("memory", "redis") or a dotted path to a BaseEventLog subclass.
+    "EVENT_LOG": "memory",
+    # Backend options, e.g. {"URL": "redis://127.0.0.1:6379/0"} for the Redis backend.
+    "EVENT_LOG_OPTIONS": {},
+    # Seconds a finished run's events stay in the log before replay comes from the database archive.
+    "EVENT_LOG_RETENTION_SECONDS": 300,
+    # A ":keepalive" comment is sent after this many idle seconds on an open stream.
+    "KEEPALIVE_SECONDS": 15.0,
+    # The "retry:" hint (milliseconds) sent first on every stream.
+    "RETRY_MILLISECONDS": 3000,
+    # A run nobody streams for this long is cancelled (runs started with mode "async" are exempt).
+    "ORPHAN_SECONDS": 60.0,
+    # A run still going after this many seconds fails with TimeoutError (None: no limit).
+    "RUN_TIMEOUT_SECONDS": None,
+    # Largest accepted request body, in bytes.
+    "MAX_BODY_BYTES": 1024 * 1024,
+    # Deepest accepted JSON nesting in a request body.
+    "MAX_JSON_DEPTH": 32,
+    # Archive events to RunEvent rows in batches of at most this many rows...
+    "ARCHIVE_BATCH_SIZE": 500,
+    # ...or after this many seconds, whichever comes first.
+    "ARCHIVE_INTERVAL_SECONDS": 0.25,
+    # Sync code-registered workflows into Workflow rows after ``migrate``.
+    "SYNC_ON_MIGRATE": True,
+    # Show exception messages of failing nodes to clients. None: follow settings.DEBUG.
+    "EXPOSE_ERRORS": None,
+    # LLM providers by alias. Each entry: {"BACKEND": alias-or-dotted-path, **options}.
+    "LLM_PROVIDERS": {"offline": {"BACKEND": "offline"}},
+    # The provider alias LLMAgentNode uses when its config names none.
+    "DEFAULT_LLM_PROVIDER": "offline",
+}
+
+
+@functools.cache
+def get_config() -> dict[str, Any]:
+    """Return NEXUS_SSE merged over DEFAULTS (cached until the setting changes)."""
+    user = getattr(settings, "NEXUS_SSE", None) or {}
+    return {**DEFAULTS, **user}
+
+
+def get(key: str) -> Any:
+    """Return one setting."""
+    return get_config()[key]
+
+
+def expose_errors() -> bool:
+    """Whether error messages from inside nodes may reach clients."""
+    value = get("EXPOSE_ERRORS")
+    return bool(settings.DEBUG) if value is None else bool(value)
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("NEXUS_SSE", "DEBUG"):
+        get_config.cache_clear()
+        from nexus_sse import eventlog  # local: eventlog imports this module
+
+        if setting == "NEXUS_SSE":
+            eventlog.reset()

@@ -1,0 +1,103 @@
+"""The event-log interface every backend implements."""
+
+from __future__ import annotations
+
+import json
+import socket
+import os
+import uuid
+from abc import ABC, abstractmethod
+from typing import Any
+
+from nexus_sse import sse
+
+TERMINAL_EVENTS = frozenset({"complete", "error"})
+
+#: Identifies this process among executors; runs record it so a restart can find orphaned runs.
+EXECUTOR_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class LogEvent:
+    """One event of a run: its ``seq`` (from 1), name and JSON data, with its wire bytes built once."""
+
+    __slots__ = ("run_id", "seq", "event", "data_json", "_wire")
+
+    def __init__(self, run_id: str, seq: int, event: str, data_json: str) -> None:
+        self.run_id = run_id
+        self.seq = seq
+        self.event = event
+        self.data_json = data_json
+        self._wire: bytes | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.run_id}:{self.seq}"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return json.loads(self.data_json)
+
+    @property
+    def terminal(self) -> bool:
+        return self.event in TERMINAL_EVENTS
+
+    @property
+    def wire(self) -> bytes:
+        """The event as SSE bytes (built once, shared by every subscriber)."""
+        if self._wire is None:
+            self._wire = sse.encode(self.event, self.data_json, id=self.id)
+        return self._wire
+
+    def __repr__(self) -> str:
+        return f"LogEvent({self.id} {self.event})"
+
+
+class BaseEventLog(ABC):
+    """Append-only, per-run event log with blocking reads.
+
+    ``append`` assigns ``seq`` (1, 2, ...). ``wait_after`` returns the events after a seq, blocking up
+    to ``timeout`` seconds for the first one: the one primitive both replay and live following use.
+    Backends also count subscribers (for orphan detection) and say which executors are alive.
+    """
+
+    #: whether several processes can share this log (Redis: yes; memory: no)
+    shared: bool = False
+
+    @abstractmethod
+    async def append(self, run_id: str, event: str, data: dict[str, Any]) -> LogEvent:
+        """Add an event; return it with its seq. Appending after a terminal event is an error."""
+
+    @abstractmethod
+    async def read_after(self, run_id: str, seq: int) -> list[LogEvent]:
+        """Events with seq > ``seq`` now in the log (empty if none or unknown run)."""
+
+    @abstractmethod
+    async def wait_after(self, run_id: str, seq: int, timeout: float | None) -> list[LogEvent]:
+        """Like ``read_after`` but wait up to ``timeout`` seconds (None: forever) for an event."""
+
+    @abstractmethod
+    async def last_event(self, run_id: str) -> LogEvent | None:
+        """The newest event of the run (None if the log does not hold it)."""
+
+    @abstractmethod
+    async def exists(self, run_id: str) -> bool:
+        """Whether the log holds this run (if not, its history is in the database archive)."""
+
+    @abstractmethod
+    async def add_subscriber(self, run_id: str) -> None: ...
+
+    @abstractmethod
+    async def remove_subscriber(self, run_id: str) -> None: ...
+
+    @abstractmethod
+    async def subscriber_count(self, run_id: str) -> int: ...
+
+    @abstractmethod
+    async def executor_alive(self, executor_id: str) -> bool:
+        """Whether the executor that owns a run may still be running it."""
+
+    async def finished(self, run_id: str) -> None:
+        """The run ended: schedule its removal after the retention period."""
+
+    async def close(self) -> None:
+        """Release connections."""

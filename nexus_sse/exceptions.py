@@ -1,0 +1,123 @@
+"""The error taxonomy. Each class knows its wire ``error_type`` and its HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NexusError(Exception):
+    """Base of every error that reaches a client; ``error_type`` is what the wire says."""
+
+    error_type = "InternalError"
+    status = 500
+    default_message = "Internal error."
+
+    def __init__(self, message: str | None = None, *, path: str | None = None, **extra: Any) -> None:
+        self.message = message or self.default_message
+        self.path = path
+        self.extra = extra
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message, "error_type": self.error_type}
+        if self.path is not None:
+            body["path"] = self.path
+        body.update(self.extra)
+        return body
+
+
+class ValidationError(NexusError):
+    """The request or a workflow definition is invalid."""
+
+    error_type = "ValidationError"
+    status = 400
+    default_message = "Invalid request."
+
+
+class PayloadTooLarge(ValidationError):
+    """The request body exceeds MAX_BODY_BYTES."""
+
+    status = 413
+    default_message = "Request body too large."
+
+
+class WorkflowDefinitionError(ValidationError):
+    """A workflow graph cannot be built: unknown node type, cycle, bad connection..."""
+
+    default_message = "Invalid workflow definition."
+
+
+class AuthenticationError(NexusError):
+    """The request needs an authenticated user."""
+
+    error_type = "AuthenticationError"
+    status = 401
+    default_message = "Authentication required."
+
+
+class PermissionDenied(NexusError):
+    """The user may not do this."""
+
+    error_type = "PermissionDenied"
+    status = 403
+    default_message = "Permission denied."
+
+
+class NotFound(NexusError):
+    """No such workflow or run."""
+
+    error_type = "NotFound"
+    status = 404
+    default_message = "Not found."
+
+
+class RateLimitError(NexusError):
+    """Too many requests."""
+
+    error_type = "RateLimitError"
+    status = 429
+    default_message = "Too many requests."
+
+
+class NodeError(NexusError):
+    """A node raised while running."""
+
+    error_type = "NodeError"
+    status = 500
+    default_message = "A workflow node failed."
+
+
+class RunTimeoutError(NexusError):
+    """The run exceeded RUN_TIMEOUT_SECONDS (or a node its own timeout)."""
+
+    error_type = "TimeoutError"
+    status = 504
+    default_message = "The run timed out."
+
+
+class RunCancelledError(NexusError):
+    """The run was cancelled (by request or because nobody was listening)."""
+
+    error_type = "CancelledError"
+    status = 409
+    default_message = "The run was cancelled."
+
+
+class InternalError(NexusError):
+    """Anything else; never carries internals unless DEBUG."""
+
+
+ERROR_TYPES: dict[str, type[NexusError]] = {
+    cls.error_type: cls
+    for cls in (
+        ValidationError,
+        AuthenticationError,
+        PermissionDenied,
+        NotFound,
+        RateLimitError,
+        NodeError,
+        RunTimeoutError,
+        RunCancelledError,
+        InternalError,
+    )
+}

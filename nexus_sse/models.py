@@ -1,0 +1,92 @@
+"""Workflow registry rows, runs and their archived events."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Workflow(models.Model):
+    """A workflow that can be executed over HTTP: defined in code (synced) or in the admin (JSON)."""
+
+    class Source(models.TextChoices):
+        CODE = "code", "code"
+        ADMIN = "admin", "admin"
+
+    slug = models.SlugField(max_length=100, unique=True, help_text="The name in URLs: /workflows/<slug>/execute")
+    name = models.CharField(max_length=200, blank=True)
+    version = models.CharField(max_length=50, default="1.0.0")
+    description = models.TextField(blank=True)
+    definition = models.JSONField(default=dict, blank=True, help_text="Nodes and connections (JSON).")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.ADMIN)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Run(models.Model):
+    """One execution of a workflow, independent of any HTTP connection."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    UNFINISHED = (Status.PENDING, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="runs")
+    workflow_version = models.CharField(max_length=50, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    mode = models.CharField(max_length=10, default="stream")
+    inputs = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    outputs = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    error_type = models.CharField(max_length=40, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="nexus_runs"
+    )
+    executor = models.CharField(max_length=200, blank=True, help_text="The process that runs it.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    execution_time = models.FloatField(null=True, blank=True, help_text="Seconds from start to end.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "executor"], name="nexus_run_status_executor")]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id}:{self.id}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in self.UNFINISHED
+
+
+class RunEvent(models.Model):
+    """An archived event of a run, for replay after the event log let it go, and for history."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    event = models.CharField(max_length=20)
+    data = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="nexus_runevent_unique_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.seq} {self.event}"

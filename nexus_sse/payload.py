@@ -1,0 +1,170 @@
+"""Reading requests: body size and depth limits, the execute body, query inputs, Last-Event-ID."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.http import HttpRequest
+
+from nexus_sse import conf
+from nexus_sse.exceptions import PayloadTooLarge, ValidationError
+
+MODES = ("sync", "async", "stream")
+RESERVED_QUERY = {"inputs", "mode", "lastEventId", "last_event_id", "stream_token"}
+BODY_KEYS = {"inputs", "parameters", "mode"}
+
+
+def read_json_body(request: HttpRequest) -> Any:
+    """The parsed JSON body (None when empty), within MAX_BODY_BYTES and MAX_JSON_DEPTH."""
+    limit = conf.get("MAX_BODY_BYTES")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ValidationError("invalid Content-Length header") from None
+    if declared > limit:
+        raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+    if not body.strip():
+        return None
+    content_type = request.content_type or ""
+    # curl -d sends application/x-www-form-urlencoded; its body is still our JSON.
+    if content_type.startswith("multipart/") or content_type.endswith("xml"):
+        raise ValidationError(f"unsupported Content-Type {content_type!r}; send application/json")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"malformed JSON: {exc}", path="body") from None
+    except RecursionError:
+        raise ValidationError("JSON nested too deeply", path="body") from None
+    check_depth(data, conf.get("MAX_JSON_DEPTH"))
+    return data
+
+
+def check_depth(value: Any, limit: int) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                raise ValidationError(f"JSON nested deeper than {limit} levels", path="body")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
+def execute_body(data: Any) -> tuple[dict[str, Any], str | None]:
+    """``(inputs, mode)`` from an execute body: ``{"inputs"|"parameters": {...}, "mode": ...}``."""
+    if data is None:
+        return {}, None
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", path="body")
+    unknown = set(data) - BODY_KEYS
+    if unknown:
+        raise ValidationError(f"unknown body fields {sorted(unknown)}; expected inputs and mode", path="body")
+    if "inputs" in data and "parameters" in data:
+        raise ValidationError("send either 'inputs' or 'parameters', not both", path="body")
+    inputs = data.get("inputs", data.get("parameters", {}))
+    if inputs is None:
+        inputs = {}
+    if not isinstance(inputs, dict):
+        raise ValidationError("'inputs' must be a JSON object", path="inputs")
+    return inputs, parse_mode(data.get("mode"))
+
+
+def parse_mode(mode: Any) -> str | None:
+    if mode is None:
+        return None
+    if mode not in MODES:
+        raise ValidationError(f"'mode' must be one of {list(MODES)}", path="mode")
+    return mode
+
+
+def query_inputs(request: HttpRequest, schema: dict[str, Any]) -> dict[str, Any]:
+    """Inputs of a GET: ``?inputs=<json>`` or plain parameters, converted by the schema's types."""
+    if "inputs" in request.GET:
+        try:
+            inputs = json.loads(request.GET["inputs"])
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"'inputs' is not valid JSON: {exc}", path="inputs") from None
+        if not isinstance(inputs, dict):
+            raise ValidationError("'inputs' must be a JSON object", path="inputs")
+        check_depth(inputs, conf.get("MAX_JSON_DEPTH"))
+        return inputs
+    properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
+    inputs: dict[str, Any] = {}
+    for key in request.GET:
+        if key in RESERVED_QUERY:
+            continue
+        values = request.GET.getlist(key)
+        node, dot, param = key.partition(".")
+        if dot and isinstance(properties.get(node), dict) and properties[node].get("type") == "object":
+            # "node.param=value" feeds one node, like {"node": {"param": value}} in a body
+            prop = properties[node].get("properties", {}).get(param, {})
+            inputs.setdefault(node, {})[param] = _convert(key, values, prop.get("type"))
+            continue
+        prop = properties.get(key, {})
+        inputs[key] = _convert(key, values, prop.get("type") if isinstance(prop, dict) else None)
+    return inputs
+
+
+def _convert(key: str, values: list[str], json_type: Any) -> Any:
+    if json_type == "array":
+        if len(values) == 1 and values[0].startswith("["):
+            return _json(key, values[0])
+        return values
+    value = values[-1]
+    try:
+        if json_type == "integer":
+            return int(value)
+        if json_type == "number":
+            return float(value)
+    except ValueError:
+        raise ValidationError(f"input {key!r} must be a {json_type}", path=f"inputs.{key}") from None
+    if json_type == "boolean":
+        if value.lower() in ("true", "1", "yes", "on"):
+            return True
+        if value.lower() in ("false", "0", "no", "off"):
+            return False
+        raise ValidationError(f"input {key!r} must be true or false", path=f"inputs.{key}")
+    if json_type == "object":
+        return _json(key, value)
+    return value
+
+
+def _json(key: str, value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        raise ValidationError(f"input {key!r} must be JSON", path=f"inputs.{key}") from None
+
+
+def last_event_id(request: HttpRequest) -> tuple[str, int] | None:
+    """``(run_id, seq)`` from the Last-Event-ID header or ``?lastEventId=`` / ``?last_event_id=``."""
+    raw = (
+        request.headers.get("Last-Event-ID")
+        or request.GET.get("lastEventId")
+        or request.GET.get("last_event_id")
+    )
+    if raw is None or raw == "":
+        return None
+    return parse_event_id(raw)
+
+
+def parse_event_id(raw: str) -> tuple[str, int]:
+    run_part, sep, seq_part = raw.strip().rpartition(":")
+    try:
+        if not sep:
+            raise ValueError
+        run_id = str(uuid.UUID(run_part))
+        seq = int(seq_part)
+        if seq < 0 or not seq_part.isdigit():
+            raise ValueError
+    except ValueError:
+        raise ValidationError(
+            "invalid Last-Event-ID: expected '<run_id>:<seq>' as sent in the stream's id: lines",
+            path="Last-Event-ID",
+        ) from None
+    return run_id, seq

@@ -1,0 +1,269 @@
+"""Start, execute, cancel and recover runs. A run lives in its own task, never in a response.
+
+Events go to the event log first (streams read them from there) and are archived to RunEvent
+rows in batches. The terminal event is archived together with the Run's final status in one
+transaction *before* it is appended to the log, so a client that has seen ``complete`` always
+finds the run completed in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.utils import timezone
+
+from nexus_sse import conf
+from nexus_sse.eventlog import LogEvent, get_event_log
+from nexus_sse.eventlog.base import EXECUTOR_ID
+from nexus_sse.exceptions import InternalError, NexusError, NodeError, RunCancelledError, RunTimeoutError
+from nexus_sse.models import Run, RunEvent, Workflow
+from nexus_sse.workflows.builder import WorkflowGraph
+from nexus_sse.workflows.runtime import run_graph
+
+logger = logging.getLogger("nexus_sse.runs")
+
+#: executors of the runs this process is executing, by run id (also keeps their tasks alive)
+_executors: dict[str, Executor] = {}
+
+
+def _archive_rows(events: list[LogEvent]) -> list[RunEvent]:
+    return [RunEvent(run_id=e.run_id, seq=e.seq, event=e.event, data=e.data) for e in events]
+
+
+class Executor:
+    """Runs one workflow run: emits its events, archives them, records how it ended."""
+
+    def __init__(self, run: Run, graph: WorkflowGraph, workflow: Workflow) -> None:
+        self.run = run
+        self.run_id = str(run.pk)
+        self.graph = graph
+        self.workflow = workflow
+        self.log = get_event_log()
+        self.seq = 0
+        self.pending: list[LogEvent] = []
+        self.last_flush = time.monotonic()
+        self.flush_task: asyncio.Task | None = None
+        self.cancel_reason: str | None = None
+        self.task: asyncio.Task | None = None
+
+    def stamp(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        data = {**data, "run_id": self.run_id}
+        if event != "token":  # tokens are many and small; their order is their time
+            data["timestamp"] = time.time()
+        return data
+
+    async def emit(self, event: str, data: dict[str, Any]) -> None:
+        item = await self.log.append(self.run_id, event, self.stamp(event, data))
+        self.seq = item.seq
+        self.pending.append(item)
+        if (
+            len(self.pending) >= conf.get("ARCHIVE_BATCH_SIZE")
+            or time.monotonic() - self.last_flush >= conf.get("ARCHIVE_INTERVAL_SECONDS")
+        ) and (self.flush_task is None or self.flush_task.done()):
+            self.flush_task = asyncio.ensure_future(self.flush())
+
+    async def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        self.last_flush = time.monotonic()
+        if batch:
+            try:
+                await RunEvent.objects.abulk_create(_archive_rows(batch))
+            except Exception:
+                logger.exception("run %s: archiving %d events failed; retrying at the end", self.run_id, len(batch))
+                self.pending[:0] = batch
+
+    async def execute(self) -> None:
+        started = time.monotonic()
+        watchdog = None if self.run.mode == "async" else asyncio.ensure_future(self.watch_orphan())
+        status, result, outputs, error = Run.Status.COMPLETED, None, None, None
+        try:
+            async with asyncio.timeout(conf.get("RUN_TIMEOUT_SECONDS")):
+                result, outputs = await run_graph(self.graph, self.run.inputs, self.emit, self.run_id)
+        except asyncio.CancelledError:
+            if self.cancel_reason is None:
+                raise  # the process is shutting down: recovery marks the run interrupted
+            asyncio.current_task().uncancel()
+            status, error = Run.Status.CANCELLED, RunCancelledError(self.cancel_reason)
+        except TimeoutError:
+            status, error = Run.Status.FAILED, RunTimeoutError()
+        except NexusError as exc:
+            status, error = Run.Status.FAILED, exc
+        except Exception as exc:  # a bug outside any node
+            logger.exception("run %s failed", self.run_id)
+            status, error = Run.Status.FAILED, InternalError(f"{type(exc).__name__}: {exc}")
+        finally:
+            if watchdog:
+                watchdog.cancel()
+        elapsed = round(time.monotonic() - started, 6)
+        if error is None:
+            event, data = "complete", {"result": result, "outputs": outputs, "execution_time": elapsed}
+        else:
+            event, data = "error", {"error": public_message(error), "error_type": error.error_type}
+            if isinstance(error, NodeError) and error.extra.get("node"):
+                data["node"] = error.extra["node"]
+        await self.finish(status, event, self.stamp(event, data), elapsed, result, outputs, error)
+
+    async def finish(self, status, event, data, elapsed, result, outputs, error) -> None:
+        if self.flush_task is not None:
+            await asyncio.shield(self.flush_task)
+        terminal = LogEvent(self.run_id, self.seq + 1, event, "")
+        fields = {
+            "status": status,
+            "result": result,
+            "outputs": outputs,
+            "error": data.get("error", ""),
+            "error_type": data.get("error_type", ""),
+            "finished_at": timezone.now(),
+            "execution_time": elapsed,
+        }
+        rows = _archive_rows(self.pending) + [RunEvent(run_id=self.run_id, seq=terminal.seq, event=event, data=data)]
+        self.pending = []
+        try:
+            await sync_to_async(_finish_in_db)(self.run_id, rows, fields)
+        except Exception:
+            # The stream must still end: log it, tell the client, keep the process alive.
+            logger.exception("run %s: recording the end failed", self.run_id)
+            if event == "complete":
+                event, data = "error", self.stamp("error", {"error": "Could not record the result.",
+                                                            "error_type": "InternalError"})
+        await self.log.append(self.run_id, event, data)
+        await self.log.finished(self.run_id)
+
+    async def watch_orphan(self) -> None:
+        """Cancel the run once nobody has streamed it for ORPHAN_SECONDS."""
+        limit = conf.get("ORPHAN_SECONDS")
+        step = max(0.02, min(1.0, limit / 5))
+        idle = 0.0
+        while True:
+            await asyncio.sleep(step)
+            idle = idle + step if await self.log.subscriber_count(self.run_id) == 0 else 0.0
+            if idle >= limit:
+                logger.info("run %s: no subscriber for %.1fs, cancelling", self.run_id, idle)
+                self.cancel(f"Cancelled: nobody was listening for {limit:g}s.")
+                return
+
+    def cancel(self, reason: str) -> None:
+        if self.task and not self.task.done() and self.cancel_reason is None:
+            self.cancel_reason = reason
+            self.task.cancel()
+
+
+def _finish_in_db(run_id: str, rows: list[RunEvent], fields: dict[str, Any]) -> None:
+    with transaction.atomic():
+        RunEvent.objects.bulk_create(rows)
+        Run.objects.filter(pk=run_id).update(**fields)
+
+
+def public_message(error: NexusError) -> str:
+    """The message clients see: node internals only when EXPOSE_ERRORS (default: DEBUG)."""
+    if isinstance(error, (NodeError, InternalError)) and not conf.expose_errors():
+        node = error.extra.get("node")
+        return f"Node {node!r} failed." if node else error.default_message
+    return error.message
+
+
+async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user: Any = None, mode: str = "stream") -> Run:
+    """Create the Run, append its ``start`` event, and execute it in a task of its own."""
+    await recover_interrupted_once()
+    run = await Run.objects.acreate(
+        workflow=workflow,
+        workflow_version=workflow.version,
+        status=Run.Status.RUNNING,
+        mode=mode,
+        inputs=inputs,
+        user=user if getattr(user, "is_authenticated", False) else None,
+        executor=EXECUTOR_ID,
+        started_at=timezone.now(),
+    )
+    executor = Executor(run, graph, workflow)
+    await executor.emit("start", {"workflow_id": workflow.slug, "version": workflow.version})
+    executor.task = asyncio.create_task(executor.execute(), name=f"nexus_sse run {run.pk}")
+    _executors[executor.run_id] = executor
+    executor.task.add_done_callback(lambda _: _executors.pop(executor.run_id, None))
+    return run
+
+
+async def cancel(run: Run) -> str:
+    """Ask a run to stop. Returns the status to report: "cancelling" or the run's final status."""
+    executor = _executors.get(str(run.pk))
+    if executor is not None:
+        executor.cancel("Cancelled by request.")
+        return "cancelling"
+    if run.finished:
+        return run.status
+    if not await get_event_log().executor_alive(run.executor):
+        await mark_interrupted(run)
+        return Run.Status.FAILED
+    raise InternalError("The run is executing in another process that cannot be reached.")
+
+
+async def mark_interrupted(run: Run) -> bool:
+    """Record that ``run`` died with its executor: status failed, a final ``error`` event."""
+    return await sync_to_async(_mark_interrupted)(str(run.pk))
+
+
+def _mark_interrupted(run_id: str) -> bool:
+    with transaction.atomic():
+        claimed = Run.objects.filter(pk=run_id, status__in=Run.UNFINISHED).update(
+            status=Run.Status.FAILED,
+            error="interrupted",
+            error_type="InternalError",
+            finished_at=timezone.now(),
+        )
+        if not claimed:
+            return False
+        last = RunEvent.objects.filter(run_id=run_id).order_by("-seq").values_list("seq", flat=True).first() or 0
+        RunEvent.objects.create(
+            run_id=run_id,
+            seq=last + 1,
+            event="error",
+            data={"error": "interrupted", "error_type": "InternalError", "run_id": run_id, "timestamp": time.time()},
+        )
+    logger.warning("run %s was interrupted (its executor is gone); marked failed", run_id)
+    return True
+
+
+_recovered = False
+
+
+async def recover_interrupted_once() -> None:
+    """Once per process: fail every unfinished run whose executor is gone (a restart, a crash)."""
+    global _recovered
+    if _recovered:
+        return
+    _recovered = True
+    await recover_interrupted()
+
+
+async def recover_interrupted() -> int:
+    log = get_event_log()
+    count = 0
+    async for run in Run.objects.filter(status__in=Run.UNFINISHED).exclude(executor=EXECUTOR_ID):
+        if not await log.executor_alive(run.executor) and await mark_interrupted(run):
+            count += 1
+    return count
+
+
+def local_executor(run_id: str) -> Executor | None:
+    return _executors.get(run_id)
+
+
+async def wait_for_end(run_id: str) -> LogEvent:
+    """Wait (as a subscriber, so the run is not orphaned) for the run's terminal event."""
+    log = get_event_log()
+    await log.add_subscriber(run_id)
+    try:
+        cursor = 0
+        while True:
+            events = await log.wait_after(run_id, cursor, None)
+            if events:
+                cursor = events[-1].seq
+                if events[-1].terminal:
+                    return events[-1]
+    finally:
+        await log.remove_subscriber(run_id)

@@ -1,0 +1,154 @@
+"""SSE responses: the public helper for any async iterable, and the stream of a run's events.
+
+Every stream sends ``retry:`` at once, ``:keepalive`` while idle, ends itself with an ``error`` event
+instead of letting an exception escape (daphne would leave the connection hanging), and cleans up
+in ``finally`` when the client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+from django.http import HttpRequest, StreamingHttpResponse
+
+from nexus_sse import conf, sse
+from nexus_sse.eventlog import get_event_log
+
+logger = logging.getLogger("nexus_sse.streaming")
+
+CONTENT_TYPE = "text/event-stream; charset=utf-8"
+
+
+def sse_response(
+    events: AsyncIterable[Any],
+    *,
+    request: HttpRequest | None = None,
+    keepalive: float | None = None,
+    retry: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> StreamingHttpResponse:
+    """Turn an async iterable of events into an SSE ``StreamingHttpResponse``.
+
+    Items may be ``bytes`` (sent as they are), ``sse.ServerSentEvent`` or dicts with ``event``,
+    ``data`` (JSON-encoded unless a str), ``id`` and ``retry`` keys. Keepalive comments are sent every
+    ``keepalive`` seconds (default KEEPALIVE_SECONDS) while the iterable is silent. Pass ``request``
+    so GZipMiddleware cannot buffer the stream.
+    """
+    interval = conf.get("KEEPALIVE_SECONDS") if keepalive is None else keepalive
+    body = _with_keepalive(_encoded(events), interval)
+    return _response(_guarded(body, retry), request=request, headers=headers)
+
+
+def _response(content: AsyncIterator[bytes], *, request: HttpRequest | None, headers: dict | None) -> StreamingHttpResponse:
+    if request is not None:
+        # GZipMiddleware compresses streams in blocks, holding events back. It looks at
+        # Accept-Encoding when the response passes through it; without it, it leaves us alone.
+        request.META.pop("HTTP_ACCEPT_ENCODING", None)
+    response = StreamingHttpResponse(content, content_type=CONTENT_TYPE)
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    for name, value in (headers or {}).items():
+        response[name] = value  # Django refuses CR/LF in header values
+    return response
+
+
+def error_event(message: str, error_type: str = "InternalError", run_id: str | None = None) -> bytes:
+    data: dict[str, Any] = {"error": message, "error_type": error_type}
+    if run_id:
+        data["run_id"] = run_id
+    data["timestamp"] = time.time()
+    return sse.encode("error", data)
+
+
+async def _guarded(body: AsyncIterator[bytes], retry: int | None, run_id: str | None = None) -> AsyncIterator[bytes]:
+    yield sse.retry(conf.get("RETRY_MILLISECONDS") if retry is None else retry)
+    try:
+        async for chunk in body:
+            yield chunk
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("stream%s failed", f" of run {run_id}" if run_id else "")
+        yield error_event("The stream failed; reconnect to resume.", run_id=run_id)
+
+
+async def _encoded(events: AsyncIterable[Any]) -> AsyncIterator[bytes]:
+    async for item in events:
+        if isinstance(item, bytes):
+            yield item
+        elif isinstance(item, sse.ServerSentEvent):
+            yield sse.encode(item.event, item.data, id=item.id, retry=item.retry, multiline=True)
+        elif isinstance(item, dict):
+            yield sse.encode(item.get("event"), item.get("data"), id=item.get("id"), retry=item.get("retry"))
+        else:
+            raise TypeError(f"cannot encode {type(item).__name__} as an SSE event")
+
+
+async def _with_keepalive(source: AsyncIterator[bytes], interval: float) -> AsyncIterator[bytes]:
+    """Yield from ``source``, plus a keepalive whenever it is silent for ``interval`` seconds.
+
+    The pending ``__anext__`` runs as a task that survives the timeout, so the source is never
+    cancelled mid-item.
+    """
+    pending: asyncio.Future | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(source))
+            done, _ = await asyncio.wait((pending,), timeout=interval)
+            if not done:
+                yield sse.KEEPALIVE
+                continue
+            future, pending = pending, None
+            try:
+                chunk = future.result()
+            except StopAsyncIteration:
+                return
+            yield chunk
+    finally:
+        if pending is not None:
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def run_stream(run_id: str, after: int, *, request: HttpRequest | None = None) -> StreamingHttpResponse:
+    """The SSE response of a run in the event log: replay after ``after``, then live, to its end."""
+    return _response(
+        _guarded(_follow(run_id, after), None, run_id), request=request, headers={"X-Run-Id": run_id}
+    )
+
+
+def archive_stream(run_id: str, chunks: list[bytes], *, request: HttpRequest | None = None) -> StreamingHttpResponse:
+    """The SSE response of a finished run replayed from the database archive."""
+
+    async def replay() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    return _response(_guarded(replay(), None, run_id), request=request, headers={"X-Run-Id": run_id})
+
+
+async def _follow(run_id: str, after: int) -> AsyncIterator[bytes]:
+    log = get_event_log()
+    keepalive = conf.get("KEEPALIVE_SECONDS")
+    await log.add_subscriber(run_id)
+    try:
+        cursor = after
+        while True:
+            events = await log.wait_after(run_id, cursor, keepalive)
+            if not events:
+                yield sse.KEEPALIVE
+                continue
+            cursor = events[-1].seq
+            yield b"".join(e.wire for e in events)
+            if events[-1].terminal:
+                return
+    finally:
+        await log.remove_subscriber(run_id)

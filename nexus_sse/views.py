@@ -1,0 +1,208 @@
+"""Async views of the wire contract: execute (POST/GET), run events, run status, cancel."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from nexus_sse import access, conf, payload, registry, runs, sse
+from nexus_sse.eventlog import LogEvent, get_event_log
+from nexus_sse.exceptions import ERROR_TYPES, InternalError, NexusError, NotFound, ValidationError
+from nexus_sse.models import Run, RunEvent, Workflow
+from nexus_sse.streaming import archive_stream, run_stream
+from nexus_sse.workflows.schema import validate_inputs
+
+logger = logging.getLogger("nexus_sse.views")
+
+View = Callable[..., Awaitable[HttpResponse]]
+
+
+def error_response(error: NexusError, run_id: str | None = None) -> JsonResponse:
+    body = error.as_dict()
+    if run_id:
+        body["run_id"] = run_id
+    response = JsonResponse(body, status=error.status)
+    if error.status == 405:
+        response["Allow"] = error.extra.get("allow", "")
+    return response
+
+
+def api_view(*methods: str) -> Callable[[View], View]:
+    """Allow ``methods``; turn NexusError into its JSON error and anything else into a masked 500."""
+
+    def decorate(view: View) -> View:
+        @csrf_exempt  # enforced by access.enforce_csrf for session-authenticated POSTs only
+        @functools.wraps(view)
+        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                response = JsonResponse(
+                    {"error": f"method {request.method} not allowed", "error_type": "ValidationError"}, status=405
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            try:
+                access.enforce_csrf(request)
+                return await view(request, *args, **kwargs)
+            except NexusError as exc:
+                return error_response(exc)
+            except Exception as exc:
+                logger.exception("unexpected error in %s", view.__name__)
+                detail = f"{type(exc).__name__}: {exc}" if conf.expose_errors() else None
+                return error_response(InternalError(detail))
+
+        return wrapper
+
+    return decorate
+
+
+def wants_stream(request: HttpRequest, mode: str | None) -> bool:
+    if mode is not None:
+        return mode == "stream"
+    return "text/event-stream" in request.headers.get("Accept", "")
+
+
+async def get_workflow(name: str) -> Workflow:
+    try:
+        return await Workflow.objects.aget(slug=name, is_active=True)
+    except (Workflow.DoesNotExist, ValueError):
+        raise NotFound(f"no active workflow named {name!r}") from None
+
+
+async def get_run(request: HttpRequest, run_id: str | uuid.UUID) -> Run:
+    try:
+        run = await Run.objects.select_related("workflow").aget(pk=run_id)
+    except Run.DoesNotExist:
+        raise NotFound("no such run") from None
+    await access.authorize_run(request, run)
+    return run
+
+
+def run_urls(request: HttpRequest, run_id: str) -> dict[str, str]:
+    namespace = request.resolver_match.namespace if request.resolver_match else "nexus_sse"
+    return {
+        "events_url": reverse(f"{namespace}:run-events", args=[run_id]),
+        "status_url": reverse(f"{namespace}:run-detail", args=[run_id]),
+    }
+
+
+@api_view("GET", "POST")
+async def execute(request: HttpRequest, name: str) -> HttpResponse:
+    """Start a run of workflow ``name`` (or resume one, given Last-Event-ID) and stream or return it."""
+    cursor = payload.last_event_id(request)
+    if cursor is not None:
+        run = await get_run(request, cursor[0])
+        if run.workflow.slug != name:
+            raise NotFound(f"run {cursor[0]} is not a run of {name!r}")
+        return await attach(request, run, cursor[1])
+
+    workflow = await get_workflow(name)
+    user = await access.authorize_execute(request, workflow)
+    graph = registry.graph_for(workflow)
+    if request.method == "POST":
+        inputs, mode = payload.execute_body(payload.read_json_body(request))
+    else:
+        inputs, mode = payload.query_inputs(request, graph.input_schema), "stream"
+        if request.GET.get("mode") not in (None, "stream"):
+            raise ValidationError("GET always streams; use POST for mode sync or async", path="mode")
+    validate_inputs(graph.input_schema, inputs)
+    stream = request.method == "GET" or wants_stream(request, mode)
+    run_mode = "stream" if stream else (mode or "sync")
+    run = await runs.start(workflow, graph, inputs, user=user, mode=run_mode)
+    run_id = str(run.pk)
+    if stream:
+        return run_stream(run_id, 0, request=request)
+    if run_mode == "async":
+        return JsonResponse({"run_id": run_id, "status": "pending", **run_urls(request, run_id)}, status=202)
+    end = await runs.wait_for_end(run_id)
+    data = end.data
+    if end.event == "error":
+        error_cls = ERROR_TYPES.get(data["error_type"], InternalError)
+        return error_response(error_cls(data["error"]), run_id=run_id)
+    return JsonResponse({
+        "run_id": run_id,
+        "workflow_id": workflow.slug,
+        "version": workflow.version,
+        "status": Run.Status.COMPLETED,
+        "result": data["result"],
+        "outputs": data["outputs"],
+        "execution_time": data["execution_time"],
+    })
+
+
+async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
+    """Stream a run's events after seq ``after``: from the log while it holds the run, else the archive."""
+    run_id = str(run.pk)
+    log = get_event_log()
+    last = await log.last_event(run_id)
+    if last is None and not run.finished:
+        if await log.executor_alive(run.executor):
+            return run_stream(run_id, after, request=request)
+        await runs.mark_interrupted(run)
+    if last is not None:
+        if after > last.seq:
+            raise ValidationError(f"Last-Event-ID is ahead of the run (last seq {last.seq})", path="Last-Event-ID")
+        if last.terminal and after >= last.seq:
+            return HttpResponse(status=204)
+        return run_stream(run_id, after, request=request)
+    rows = [row async for row in RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")]
+    if not rows:
+        if after and not await RunEvent.objects.filter(run_id=run_id, seq=after).aexists():
+            raise ValidationError("Last-Event-ID is ahead of the run", path="Last-Event-ID")
+        return HttpResponse(status=204)
+    return archive_stream(run_id, [LogEvent(run_id, r.seq, r.event, sse.dumps(r.data)).wire for r in rows],
+                          request=request)
+
+
+@api_view("GET")
+async def run_events(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    """Attach to a run: replay its events (after Last-Event-ID, if given), then follow it live."""
+    run = await get_run(request, run_id)
+    cursor = payload.last_event_id(request)
+    after = 0
+    if cursor is not None:
+        if cursor[0] != str(run.pk):
+            raise ValidationError("Last-Event-ID belongs to another run", path="Last-Event-ID")
+        after = cursor[1]
+    return await attach(request, run, after)
+
+
+def run_json(request: HttpRequest, run: Run) -> dict[str, Any]:
+    run_id = str(run.pk)
+    return {
+        "run_id": run_id,
+        "workflow_id": run.workflow.slug,
+        "version": run.workflow_version,
+        "status": run.status,
+        "mode": run.mode,
+        "inputs": run.inputs,
+        "result": run.result,
+        "outputs": run.outputs,
+        "error": run.error or None,
+        "error_type": run.error_type or None,
+        "created_at": run.created_at.isoformat(),
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "execution_time": run.execution_time,
+        **run_urls(request, run_id),
+    }
+
+
+@api_view("GET")
+async def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    """A run's status and result."""
+    return JsonResponse(run_json(request, await get_run(request, run_id)))
+
+
+@api_view("POST")
+async def run_cancel(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    """Stop a run; its stream ends with an ``error`` event of type CancelledError."""
+    run = await get_run(request, run_id)
+    status = await runs.cancel(run)
+    return JsonResponse({"run_id": str(run.pk), "status": status}, status=202 if status == "cancelling" else 200)

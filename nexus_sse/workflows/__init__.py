@@ -1,0 +1,1 @@
+"""The workflow engine: nodes, the builder, the runtime. Nothing here knows about HTTP."""

@@ -1,0 +1,11 @@
+"""Demo site URLs: nexus_sse at the root (as Nexus serves it), the admin, a home page."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+
+urlpatterns = [
+    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("admin/", admin.site.urls),
+    path("", include("nexus_sse.urls")),
+]

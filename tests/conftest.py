@@ -1,0 +1,38 @@
+"""Shared fixtures: synced demo workflows, real ASGI servers, SSE helpers."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.live import ServerProcess
+
+CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture
+def workflows(transactional_db):
+    """The demo workflows as Workflow rows (transactional tests flush the tables between tests)."""
+    from nexus_sse.registry import sync_code_workflows
+
+    sync_code_workflows()
+
+
+@pytest.fixture(scope="module", params=["uvicorn", "daphne"])
+def server(request, django_db_setup, django_db_blocker):
+    """A real ASGI server process (each module runs under uvicorn and under daphne)."""
+    with ServerProcess(request.param) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def uvicorn_server(django_db_setup, django_db_blocker):
+    with ServerProcess("uvicorn") as proc:
+        yield proc
+
+
+@pytest.fixture
+def live(server, workflows):
+    """A running server with the demo workflows in its database: its base URL."""
+    return server.url

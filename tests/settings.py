@@ -1,0 +1,45 @@
+"""Test settings: the demo site, a file SQLite database shared with server subprocesses.
+
+Server subprocesses started by ``tests/live.py`` use these settings with NEXUS_TEST_SERVER=1 (so they
+open the test database) and NEXUS_TEST_OVERRIDES, a JSON dict merged into NEXUS_SSE.
+"""
+
+import json
+import os
+
+from project.settings import *  # noqa: F403
+from project.settings import BASE_DIR
+
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+_TEST_DB = os.environ.get("NEXUS_TEST_DB_FILE", str(BASE_DIR / ".test-db.sqlite3"))
+
+if os.environ.get("NEXUS_DB") != "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _TEST_DB if os.environ.get("NEXUS_TEST_SERVER") else str(BASE_DIR / "db.sqlite3"),
+            # IMMEDIATE + WAL + a long timeout: the test process and server processes write concurrently.
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+            "TEST": {"NAME": _TEST_DB},
+        }
+    }
+else:
+    DATABASES["default"]["TEST"] = {"NAME": "test_nexus_sse"}  # noqa: F405
+    if os.environ.get("NEXUS_TEST_SERVER"):
+        DATABASES["default"]["NAME"] = "test_nexus_sse"  # noqa: F405
+
+NEXUS_SSE = {
+    "KEEPALIVE_SECONDS": 15.0,
+    "LLM_PROVIDERS": {"offline": {"BACKEND": "offline", "TOKEN_DELAY": 0.0}},
+    **json.loads(os.environ.get("NEXUS_TEST_OVERRIDES", "{}")),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"nexus_sse": {"handlers": ["console"], "level": "WARNING"}},
+}
