@@ -12,6 +12,7 @@ from project.settings import BASE_DIR
 
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+INSTALLED_APPS = [*INSTALLED_APPS, "tests"]  # noqa: F405  (tests/workflows.py: test-only workflows)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 _TEST_DB = os.environ.get("NEXUS_TEST_DB_FILE", str(BASE_DIR / ".test-db.sqlite3"))

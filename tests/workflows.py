@@ -1,0 +1,71 @@
+"""Workflows used by the tests (discovered because tests/settings.py installs the "tests" app).
+
+Add new test workflows at the end of this file; do not change existing ones (several test modules
+rely on them).
+"""
+
+import asyncio
+import time
+
+import nexus_sse
+from nexus_sse import WorkflowBuilder
+
+
+@nexus_sse.register_function("tests.sleep")
+async def sleep(seconds: float = 1.0) -> dict:
+    await asyncio.sleep(seconds)
+    return {"slept": seconds}
+
+
+@nexus_sse.register_function("tests.tokens")
+async def tokens(count: int = 10, delay: float = 0.05, ctx=None) -> dict:
+    parts = []
+    for i in range(count):
+        if delay:
+            await asyncio.sleep(delay)
+        parts.append(f"t{i} ")
+        await ctx.token(parts[-1])
+    return {"text": "".join(parts)}
+
+
+@nexus_sse.register_function("tests.fail")
+def fail(message: str = "secret internal detail") -> dict:
+    raise ValueError(message)
+
+
+@nexus_sse.register_function("tests.block")
+def block(seconds: float = 1.0) -> dict:
+    time.sleep(seconds)
+    return {"blocked": seconds}
+
+
+@nexus_sse.register_function("tests.typed")
+def typed(count: int, ratio: float = 0.5, flag: bool = False, tags: list = (), name: str = "x") -> dict:
+    return {"count": count, "ratio": ratio, "flag": flag, "tags": list(tags), "name": name}
+
+
+def _one(node_type: str, node_id: str, config: dict) -> WorkflowBuilder:
+    wf = WorkflowBuilder()
+    wf.add_node(node_type, node_id, config)
+    return wf
+
+
+# slow: one node that sleeps `seconds` (default 1.0)
+nexus_sse.register("slow", _one("FunctionNode", "sleep", {"function": "tests.sleep"}))
+# tokens: `count` token events, `delay` seconds apart
+nexus_sse.register("tokens", _one("FunctionNode", "tokens", {"function": "tests.tokens"}))
+# fail: the node raises ValueError(message)
+nexus_sse.register("fail", _one("FunctionNode", "fail", {"function": "tests.fail"}))
+# blocking: a sync node that blocks its worker thread for `seconds`
+nexus_sse.register("blocking", _one("FunctionNode", "block", {"function": "tests.block"}))
+# typed: required integer `count`, number `ratio`, boolean `flag`, array `tags`, string `name`
+nexus_sse.register("typed", _one("FunctionNode", "typed", {"function": "tests.typed"}))
+
+# steps: tokens then sleep then a template: several progress events and a multi-node result
+steps = WorkflowBuilder()
+steps.add_node("FunctionNode", "tokens", {"function": "tests.tokens"})
+steps.add_node("FunctionNode", "sleep", {"function": "tests.sleep"})
+steps.add_node("TemplateNode", "report", {"template": "{text}|{slept}"})
+steps.add_connection("tokens", "text", "report", "text")
+steps.add_connection("sleep", "slept", "report", "slept")
+nexus_sse.register("steps", steps)
