@@ -9,6 +9,7 @@ finds the run completed in the database.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from typing import Any
@@ -182,7 +183,12 @@ async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user:
     )
     executor = Executor(run, graph, workflow)
     await executor.emit("start", {"workflow_id": workflow.slug, "version": workflow.version})
-    executor.task = asyncio.create_task(executor.execute(), name=f"nexus_sse run {run.pk}")
+    # A fresh context: the run must not inherit the request's ThreadSensitiveContext, whose thread
+    # ends with the response (asgiref refuses calls from tasks that outlive it). Its database calls
+    # go to asgiref's shared sync thread instead.
+    executor.task = asyncio.create_task(
+        executor.execute(), name=f"nexus_sse run {run.pk}", context=contextvars.Context()
+    )
     _executors[executor.run_id] = executor
     executor.task.add_done_callback(lambda _: _executors.pop(executor.run_id, None))
     return run

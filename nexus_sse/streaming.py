@@ -64,9 +64,33 @@ def error_event(message: str, error_type: str = "InternalError", run_id: str | N
     return sse.encode("error", data)
 
 
+async def release_request_thread() -> None:
+    """Give back the thread and database connections Django holds for this request.
+
+    Django's ASGI handler gives each request a ThreadSensitiveContext: a thread of its own for sync
+    code (request_started's close_old_connections, the async ORM), kept until the response ends. For
+    a stream that is one idle OS thread, and maybe an open database connection, per open stream. We
+    close this thread's connections in it, then shut the thread down; any later sync call in the
+    request (response.close() and request_finished at the end) gets a fresh thread from asgiref, which
+    the context shuts down as usual. Relies on asgiref internals; if they change, we keep the thread.
+    """
+    from asgiref.sync import SyncToAsync, sync_to_async
+    from django.db import connections
+
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
+    if context is None or executors is None or executors.get(context) is None:
+        return
+    await sync_to_async(connections.close_all)()
+    executor = executors.pop(context, None)
+    if executor is not None:
+        executor.shutdown(wait=False)
+
+
 async def _guarded(body: AsyncIterator[bytes], retry: int | None, run_id: str | None = None) -> AsyncIterator[bytes]:
     yield sse.retry(conf.get("RETRY_MILLISECONDS") if retry is None else retry)
     try:
+        await release_request_thread()
         async for chunk in body:
             yield chunk
     except asyncio.CancelledError:
