@@ -76,6 +76,7 @@ async def get_workflow(name: str) -> Workflow:
 
 
 async def get_run(request: HttpRequest, run_id: str | uuid.UUID) -> Run:
+    await runs.recover_interrupted_once()  # after a restart, no run may look alive forever
     try:
         run = await Run.objects.select_related("workflow").aget(pk=run_id)
     except Run.DoesNotExist:
