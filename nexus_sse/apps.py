@@ -1,7 +1,7 @@
 """App config: registers checks and built-in nodes, discovers workflows.py, syncs after migrate."""
 
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 from django.utils.module_loading import autodiscover_modules
 
 
@@ -16,8 +16,13 @@ class NexusSSEConfig(AppConfig):
         from nexus_sse import checks  # noqa: F401  (registers the checks)
         from nexus_sse.workflows import builtin  # noqa: F401  (registers the built-in node types)
 
+        from nexus_sse.models import Workflow
+        from nexus_sse.registry import forget_workflow
+
         autodiscover_modules("workflows")
         post_migrate.connect(_sync_after_migrate, sender=self)
+        post_save.connect(forget_workflow, sender=Workflow, dispatch_uid="nexus_sse_forget_workflow")
+        post_delete.connect(forget_workflow, sender=Workflow, dispatch_uid="nexus_sse_forget_workflow")
 
 
 def _sync_after_migrate(using: str = "default", **kwargs) -> None:

@@ -36,6 +36,10 @@ DEFAULTS: dict[str, Any] = {
     "ARCHIVE_BATCH_SIZE": 500,
     # ...or after this many seconds, whichever comes first.
     "ARCHIVE_INTERVAL_SECONDS": 0.25,
+    # Threads for nexus_sse's own database calls (None: 1 for SQLite, 4 otherwise). See db.py.
+    "DB_THREADS": None,
+    # Seconds an active Workflow row is cached per process (saves are seen at once in the same process).
+    "WORKFLOW_CACHE_SECONDS": 2.0,
     # Sync code-registered workflows into Workflow rows after ``migrate``.
     "SYNC_ON_MIGRATE": True,
     # Show exception messages of failing nodes to clients. None: follow settings.DEBUG.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,3 +124,28 @@ def graph_for(workflow: Any) -> WorkflowGraph:
             _admin_graphs.clear()
         _admin_graphs[key] = graph
     return graph
+
+
+_active: dict[str, tuple[float, Any]] = {}
+
+
+async def active_workflow(slug: str) -> Any:
+    """The active Workflow row named ``slug`` (None if there is none), cached for
+    WORKFLOW_CACHE_SECONDS; saves and deletes in this process drop the cached row at once."""
+    from nexus_sse import conf, db
+    from nexus_sse.models import Workflow
+
+    hit = _active.get(slug)
+    now = time.monotonic()
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    row = await db.call(lambda: Workflow.objects.filter(slug=slug, is_active=True).first())
+    if len(_active) > 1024:
+        _active.clear()
+    _active[slug] = (now + conf.get("WORKFLOW_CACHE_SECONDS"), row)
+    return row
+
+
+def forget_workflow(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
+    """Signal receiver: a Workflow row changed, so drop cached rows (all: its slug may have changed)."""
+    _active.clear()

@@ -14,11 +14,10 @@ import logging
 import time
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.utils import timezone
 
-from nexus_sse import conf
+from nexus_sse import conf, db
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.eventlog.base import EXECUTOR_ID
 from nexus_sse.exceptions import InternalError, NexusError, NodeError, RunCancelledError, RunTimeoutError
@@ -73,7 +72,7 @@ class Executor:
         self.last_flush = time.monotonic()
         if batch:
             try:
-                await RunEvent.objects.abulk_create(_archive_rows(batch))
+                await db.call(RunEvent.objects.bulk_create, _archive_rows(batch))
             except Exception:
                 logger.exception("run %s: archiving %d events failed; retrying at the end", self.run_id, len(batch))
                 self.pending[:0] = batch
@@ -125,7 +124,7 @@ class Executor:
         rows = _archive_rows(self.pending) + [RunEvent(run_id=self.run_id, seq=terminal.seq, event=event, data=data)]
         self.pending = []
         try:
-            await sync_to_async(_finish_in_db)(self.run_id, rows, fields)
+            await db.call(_finish_in_db, self.run_id, rows, fields)
         except Exception:
             # The stream must still end: log it, tell the client, keep the process alive.
             logger.exception("run %s: recording the end failed", self.run_id)
@@ -171,7 +170,8 @@ def public_message(error: NexusError) -> str:
 async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user: Any = None, mode: str = "stream") -> Run:
     """Create the Run, append its ``start`` event, and execute it in a task of its own."""
     await recover_interrupted_once()
-    run = await Run.objects.acreate(
+    run = await db.call(
+        Run.objects.create,
         workflow=workflow,
         workflow_version=workflow.version,
         status=Run.Status.RUNNING,
@@ -210,7 +210,7 @@ async def cancel(run: Run) -> str:
 
 async def mark_interrupted(run: Run) -> bool:
     """Record that ``run`` died with its executor: status failed, a final ``error`` event."""
-    return await sync_to_async(_mark_interrupted)(str(run.pk))
+    return await db.call(_mark_interrupted, str(run.pk))
 
 
 def _mark_interrupted(run_id: str) -> bool:
@@ -249,7 +249,10 @@ async def recover_interrupted_once() -> None:
 async def recover_interrupted() -> int:
     log = get_event_log()
     count = 0
-    async for run in Run.objects.filter(status__in=Run.UNFINISHED).exclude(executor=EXECUTOR_ID):
+    unfinished = await db.call(
+        lambda: list(Run.objects.filter(status__in=Run.UNFINISHED).exclude(executor=EXECUTOR_ID))
+    )
+    for run in unfinished:
         if not await log.executor_alive(run.executor) and await mark_interrupted(run):
             count += 1
     return count

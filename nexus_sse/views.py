@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from nexus_sse import access, conf, payload, registry, runs, sse
+from nexus_sse import access, conf, db, payload, registry, runs, sse
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.exceptions import ERROR_TYPES, InternalError, NexusError, NotFound, ValidationError
 from nexus_sse.models import Run, RunEvent, Workflow
@@ -69,18 +69,17 @@ def wants_stream(request: HttpRequest, mode: str | None) -> bool:
 
 
 async def get_workflow(name: str) -> Workflow:
-    try:
-        return await Workflow.objects.aget(slug=name, is_active=True)
-    except (Workflow.DoesNotExist, ValueError):
-        raise NotFound(f"no active workflow named {name!r}") from None
+    workflow = await registry.active_workflow(name)
+    if workflow is None:
+        raise NotFound(f"no active workflow named {name!r}")
+    return workflow
 
 
 async def get_run(request: HttpRequest, run_id: str | uuid.UUID) -> Run:
     await runs.recover_interrupted_once()  # after a restart, no run may look alive forever
-    try:
-        run = await Run.objects.select_related("workflow").aget(pk=run_id)
-    except Run.DoesNotExist:
-        raise NotFound("no such run") from None
+    run = await db.call(lambda: Run.objects.select_related("workflow").filter(pk=run_id).first())
+    if run is None:
+        raise NotFound("no such run")
     await access.authorize_run(request, run)
     return run
 
@@ -152,9 +151,9 @@ async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
         if last.terminal and after >= last.seq:
             return HttpResponse(status=204)
         return run_stream(run_id, after, request=request)
-    rows = [row async for row in RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")]
+    rows = await db.call(lambda: list(RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")))
     if not rows:
-        if after and not await RunEvent.objects.filter(run_id=run_id, seq=after).aexists():
+        if after and not await db.call(RunEvent.objects.filter(run_id=run_id, seq=after).exists):
             raise ValidationError("Last-Event-ID is ahead of the run", path="Last-Event-ID")
         return HttpResponse(status=204)
     return archive_stream(run_id, [LogEvent(run_id, r.seq, r.event, sse.dumps(r.data)).wire for r in rows],

@@ -23,7 +23,7 @@ if os.environ.get("NEXUS_DB") != "postgres":
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": _TEST_DB if os.environ.get("NEXUS_TEST_SERVER") else str(BASE_DIR / "db.sqlite3"),
             # IMMEDIATE + WAL + a long timeout: the test process and server processes write concurrently.
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
             "TEST": {"NAME": _TEST_DB},
         }
     }
