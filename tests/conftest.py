@@ -11,6 +11,16 @@ from tests.live import ServerProcess
 CI = os.environ.get("CI") == "true"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_nexus_db_threads(django_db_setup, django_db_blocker):
+    """Close nexus_sse's long-lived DB-thread connections before the test database is destroyed."""
+    yield
+    from nexus_sse import db
+
+    with django_db_blocker.unblock():
+        db.close_connections()
+
+
 @pytest.fixture
 def workflows(transactional_db):
     """The demo workflows as Workflow rows (transactional tests flush the tables between tests)."""
