@@ -17,7 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from nexus_sse import conf, db
+from nexus_sse import archive, conf, db, sse
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.eventlog.base import EXECUTOR_ID
 from nexus_sse.exceptions import InternalError, NexusError, NodeError, RunCancelledError, RunTimeoutError
@@ -29,10 +29,6 @@ logger = logging.getLogger("nexus_sse.runs")
 
 #: executors of the runs this process is executing, by run id (also keeps their tasks alive)
 _executors: dict[str, Executor] = {}
-
-
-def _archive_rows(events: list[LogEvent]) -> list[RunEvent]:
-    return [RunEvent(run_id=e.run_id, seq=e.seq, event=e.event, data=e.data) for e in events]
 
 
 class Executor:
@@ -72,7 +68,7 @@ class Executor:
         self.last_flush = time.monotonic()
         if batch:
             try:
-                await db.call(RunEvent.objects.bulk_create, _archive_rows(batch))
+                await db.call(archive.insert_events, self.run_id, batch)
             except Exception:
                 logger.exception("run %s: archiving %d events failed; retrying at the end", self.run_id, len(batch))
                 self.pending[:0] = batch
@@ -111,7 +107,7 @@ class Executor:
     async def finish(self, status, event, data, elapsed, result, outputs, error) -> None:
         if self.flush_task is not None:
             await asyncio.shield(self.flush_task)
-        terminal = LogEvent(self.run_id, self.seq + 1, event, "")
+        terminal = LogEvent(self.run_id, self.seq + 1, event, sse.dumps(data))
         fields = {
             "status": status,
             "result": result,
@@ -121,10 +117,9 @@ class Executor:
             "finished_at": timezone.now(),
             "execution_time": elapsed,
         }
-        rows = _archive_rows(self.pending) + [RunEvent(run_id=self.run_id, seq=terminal.seq, event=event, data=data)]
-        self.pending = []
+        rows, self.pending = [*self.pending, terminal], []
         try:
-            await db.call(_finish_in_db, self.run_id, rows, fields)
+            await db.call(archive.finish_run, self.run_id, rows, fields)
         except Exception:
             # The stream must still end: log it, tell the client, keep the process alive.
             logger.exception("run %s: recording the end failed", self.run_id)
@@ -153,12 +148,6 @@ class Executor:
             self.task.cancel()
 
 
-def _finish_in_db(run_id: str, rows: list[RunEvent], fields: dict[str, Any]) -> None:
-    with transaction.atomic():
-        RunEvent.objects.bulk_create(rows)
-        Run.objects.filter(pk=run_id).update(**fields)
-
-
 def public_message(error: NexusError) -> str:
     """The message clients see: node internals only when EXPOSE_ERRORS (default: DEBUG)."""
     if isinstance(error, (NodeError, InternalError)) and not conf.expose_errors():
@@ -170,8 +159,7 @@ def public_message(error: NexusError) -> str:
 async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user: Any = None, mode: str = "stream") -> Run:
     """Create the Run, append its ``start`` event, and execute it in a task of its own."""
     await recover_interrupted_once()
-    run = await db.call(
-        Run.objects.create,
+    run = Run(
         workflow=workflow,
         workflow_version=workflow.version,
         status=Run.Status.RUNNING,
@@ -181,6 +169,7 @@ async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user:
         executor=EXECUTOR_ID,
         started_at=timezone.now(),
     )
+    await db.call(archive.insert_run, run)
     executor = Executor(run, graph, workflow)
     await executor.emit("start", {"workflow_id": workflow.slug, "version": workflow.version})
     # A fresh context: the run must not inherit the request's ThreadSensitiveContext, whose thread

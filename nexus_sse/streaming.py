@@ -21,6 +21,8 @@ from nexus_sse.eventlog import get_event_log
 logger = logging.getLogger("nexus_sse.streaming")
 
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
+#: a run stream idle this long gives back its request thread (see release_request_thread)
+IDLE_RELEASE_SECONDS = 0.05
 
 
 def sse_response(
@@ -87,10 +89,13 @@ async def release_request_thread() -> None:
         executor.shutdown(wait=False)
 
 
-async def _guarded(body: AsyncIterator[bytes], retry: int | None, run_id: str | None = None) -> AsyncIterator[bytes]:
+async def _guarded(
+    body: AsyncIterator[bytes], retry: int | None, run_id: str | None = None, release_thread: bool = True
+) -> AsyncIterator[bytes]:
     yield sse.retry(conf.get("RETRY_MILLISECONDS") if retry is None else retry)
     try:
-        await release_request_thread()
+        if release_thread:
+            await release_request_thread()
         async for chunk in body:
             yield chunk
     except asyncio.CancelledError:
@@ -145,7 +150,9 @@ async def _with_keepalive(source: AsyncIterator[bytes], interval: float) -> Asyn
 def run_stream(run_id: str, after: int, *, request: HttpRequest | None = None) -> StreamingHttpResponse:
     """The SSE response of a run in the event log: replay after ``after``, then live, to its end."""
     return _response(
-        _guarded(_follow(run_id, after), None, run_id), request=request, headers={"X-Run-Id": run_id}
+        _guarded(_follow(run_id, after), None, run_id, release_thread=False),
+        request=request,
+        headers={"X-Run-Id": run_id},
     )
 
 
@@ -163,11 +170,20 @@ async def _follow(run_id: str, after: int) -> AsyncIterator[bytes]:
     log = get_event_log()
     keepalive = conf.get("KEEPALIVE_SECONDS")
     await log.add_subscriber(run_id)
+    released = False
     try:
         cursor = after
         while True:
-            events = await log.wait_after(run_id, cursor, keepalive)
+            # Most short runs end within IDLE_RELEASE_SECONDS; only a stream that goes quiet
+            # longer than that pays for giving back its request thread.
+            timeout = keepalive if released else min(keepalive, IDLE_RELEASE_SECONDS)
+            events = await log.wait_after(run_id, cursor, timeout)
             if not events:
+                if not released:
+                    released = True
+                    await release_request_thread()
+                    if timeout < keepalive:
+                        continue
                 yield sse.KEEPALIVE
                 continue
             cursor = events[-1].seq

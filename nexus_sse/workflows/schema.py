@@ -53,9 +53,27 @@ def check_schema(schema: Any) -> None:
         raise WorkflowDefinitionError(f"invalid input schema: {exc.message}", path="input_schema") from None
 
 
+_validators: dict[int, tuple[dict[str, Any], jsonschema.Draft202012Validator]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    # Building a validator costs more than validating; schemas live as long as their graphs.
+    # The cache keeps the schema itself, so its id() cannot be reused while cached.
+    hit = _validators.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    if len(_validators) > 512:
+        _validators.clear()
+    validator = jsonschema.Draft202012Validator(schema)
+    _validators[id(schema)] = (schema, validator)
+    return validator
+
+
 def validate_inputs(schema: dict[str, Any], inputs: Any) -> None:
     """Raise ValidationError naming the first failing path."""
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _validator(schema)
+    if validator.is_valid(inputs):
+        return
     error = jsonschema.exceptions.best_match(validator.iter_errors(inputs))
     if error is None:
         return

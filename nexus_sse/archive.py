@@ -1,0 +1,85 @@
+"""The hot database writes of a run, as precompiled SQL on nexus_sse's DB threads.
+
+A short run writes three times: its Run row, its events, its end. Through the ORM these cost more
+Python than the whole rest of a run, so they are written here with SQL built once per model and
+database vendor; values still go through each field's ``get_db_prep_save``, and event data goes in as
+the JSON text the event log already encoded (no decode and re-encode).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from nexus_sse.eventlog.base import LogEvent
+from nexus_sse.models import Run, RunEvent
+
+
+def _quote(conn: Any, name: str) -> str:
+    return conn.ops.quote_name(name)
+
+
+@functools.cache
+def _insert_run_sql(alias: str) -> tuple[str, tuple]:
+    conn = connections[alias]
+    fields = tuple(Run._meta.concrete_fields)
+    columns = ", ".join(_quote(conn, f.column) for f in fields)
+    return f"INSERT INTO {_quote(conn, Run._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})", fields
+
+
+@functools.cache
+def _insert_events_sql(alias: str) -> str:
+    conn = connections[alias]
+    cast = "::jsonb" if conn.vendor == "postgresql" else ""
+    opts = RunEvent._meta
+    columns = ", ".join(_quote(conn, opts.get_field(n).column) for n in ("run", "seq", "event", "data", "created_at"))
+    return f"INSERT INTO {_quote(conn, opts.db_table)} ({columns}) VALUES (%s, %s, %s, %s{cast}, %s)"
+
+
+def insert_run(run: Run, alias: str = "default") -> None:
+    """INSERT the (unsaved) Run, defaults already applied by the constructor."""
+    conn = connections[alias]
+    now = timezone.now()
+    run.created_at = run.created_at or now
+    sql, fields = _insert_run_sql(alias)
+    params = [f.get_db_prep_save(getattr(run, f.attname), conn) for f in fields]
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+    run._state.adding = False
+    run._state.db = alias
+
+
+def insert_events(run_id: str, events: list[LogEvent], alias: str = "default") -> None:
+    """INSERT archived events; their data is the log's JSON text, stored as is."""
+    if not events:
+        return
+    conn = connections[alias]
+    run_value = RunEvent._meta.get_field("run").target_field.get_db_prep_save(run_id, conn)
+    created = RunEvent._meta.get_field("created_at").get_db_prep_save(timezone.now(), conn)
+    rows = [(run_value, e.seq, e.event, e.data_json, created) for e in events]
+    with conn.cursor() as cursor:
+        cursor.executemany(_insert_events_sql(alias), rows)
+
+
+def update_run(run_id: str, fields: dict[str, Any], alias: str = "default") -> None:
+    """UPDATE the named fields of one Run."""
+    conn = connections[alias]
+    opts = Run._meta
+    model_fields = [opts.get_field(name) for name in fields]
+    assignments = ", ".join(f"{_quote(conn, f.column)} = %s" for f in model_fields)
+    params = [f.get_db_prep_save(fields[f.name], conn) for f in model_fields]
+    params.append(opts.pk.get_db_prep_save(run_id, conn))
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_quote(conn, opts.db_table)} SET {assignments} WHERE {_quote(conn, opts.pk.column)} = %s", params
+        )
+
+
+def finish_run(run_id: str, events: list[LogEvent], fields: dict[str, Any], alias: str = "default") -> None:
+    """Archive the last events (the terminal one included) and record how the run ended, atomically."""
+    with transaction.atomic(using=alias):
+        insert_events(run_id, events, alias)
+        update_run(run_id, fields, alias)
