@@ -42,8 +42,8 @@ class Executor:
         self.log = get_event_log()
         self.seq = 0
         self.pending: list[LogEvent] = []
-        self.last_flush = time.monotonic()
-        self.flush_task: asyncio.Task | None = None
+        self.flush_task: asyncio.Future | None = None
+        self.flush_timer: asyncio.TimerHandle | None = None
         self.cancel_reason: str | None = None
         self.task: asyncio.Task | None = None
 
@@ -57,15 +57,24 @@ class Executor:
         item = await self.log.append(self.run_id, event, self.stamp(event, data))
         self.seq = item.seq
         self.pending.append(item)
-        if (
-            len(self.pending) >= conf.get("ARCHIVE_BATCH_SIZE")
-            or time.monotonic() - self.last_flush >= conf.get("ARCHIVE_INTERVAL_SECONDS")
-        ) and (self.flush_task is None or self.flush_task.done()):
-            self.flush_task = asyncio.ensure_future(self.flush())
+        if len(self.pending) >= conf.get("ARCHIVE_BATCH_SIZE"):
+            self.start_flush()
+        elif self.flush_timer is None:
+            # Archive within ARCHIVE_INTERVAL_SECONDS even if the run then goes quiet, so a
+            # crash loses at most that much history.
+            self.flush_timer = asyncio.get_running_loop().call_later(
+                conf.get("ARCHIVE_INTERVAL_SECONDS"), self.start_flush
+            )
+
+    def start_flush(self) -> None:
+        if self.flush_timer is not None:
+            self.flush_timer.cancel()
+            self.flush_timer = None
+        if self.pending and (self.flush_task is None or self.flush_task.done()):
+            self.flush_task = asyncio.ensure_future(self.flush(), loop=asyncio.get_running_loop())
 
     async def flush(self) -> None:
         batch, self.pending = self.pending, []
-        self.last_flush = time.monotonic()
         if batch:
             try:
                 await db.call(archive.insert_events, self.run_id, batch)
@@ -105,6 +114,9 @@ class Executor:
         await self.finish(status, event, self.stamp(event, data), elapsed, result, outputs, error)
 
     async def finish(self, status, event, data, elapsed, result, outputs, error) -> None:
+        if self.flush_timer is not None:
+            self.flush_timer.cancel()
+            self.flush_timer = None
         if self.flush_task is not None:
             await asyncio.shield(self.flush_task)
         terminal = LogEvent(self.run_id, self.seq + 1, event, sse.dumps(data))

@@ -153,9 +153,15 @@ async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
         return run_stream(run_id, after, request=request)
     rows = await db.call(lambda: list(RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")))
     if not rows:
-        if after and not await db.call(RunEvent.objects.filter(run_id=run_id, seq=after).exists):
+        last_row = await db.call(lambda: RunEvent.objects.filter(run_id=run_id).order_by("-seq").first())
+        if last_row is None or after == last_row.seq:
+            return HttpResponse(status=204)
+        interrupted = last_row.event == "error" and last_row.data.get("error") == "interrupted"
+        if after < last_row.seq or not interrupted:
             raise ValidationError("Last-Event-ID is ahead of the run", path="Last-Event-ID")
-        return HttpResponse(status=204)
+        # The client saw events that died with their process before being archived: it has not
+        # seen how the run ended, so send the terminal event rather than leave it waiting.
+        rows = [last_row]
     return archive_stream(run_id, [LogEvent(run_id, r.seq, r.event, sse.dumps(r.data)).wire for r in rows],
                           request=request)
 
