@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -114,7 +115,15 @@ async def execute(request: HttpRequest, name: str) -> HttpResponse:
     validate_inputs(graph.input_schema, inputs)
     stream = request.method == "GET" or wants_stream(request, mode)
     run_mode = "stream" if stream else (mode or "sync")
-    run = await runs.start(workflow, graph, inputs, user=user, mode=run_mode)
+    try:
+        run = await runs.start(workflow, graph, inputs, user=user, mode=run_mode)
+    except IntegrityError:
+        # The cached row was deleted (and maybe re-created) by another process: look again.
+        registry.forget_workflow()
+        workflow = await get_workflow(name)
+        graph = registry.graph_for(workflow)
+        validate_inputs(graph.input_schema, inputs)
+        run = await runs.start(workflow, graph, inputs, user=user, mode=run_mode)
     run_id = str(run.pk)
     if stream:
         return run_stream(run_id, 0, request=request)
