@@ -1,0 +1,92 @@
+"""Bad input over a real socket: each a clear JSON error with its error_type, never a 500."""
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.live import ServerProcess
+from tests.sse_helpers import ACCEPT_SSE, take
+
+LIMIT = 2048
+
+
+@pytest.fixture(scope="module", params=["uvicorn", "daphne"])
+def small_server(request, django_db_setup):
+    with ServerProcess(request.param, overrides={"MAX_BODY_BYTES": LIMIT, "MAX_JSON_DEPTH": 8}) as proc:
+        yield proc
+
+
+@pytest.fixture
+def client(small_server, workflows):
+    with httpx.Client(base_url=small_server.url, timeout=10) as c:
+        yield c
+
+
+def deep(levels):
+    value = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kwargs", "status", "error_type", "path"),
+    [
+        ("POST", "/workflows/nope/execute", {"json": {}}, 404, "NotFound", None),
+        ("GET", "/workflows/nope/execute", {}, 404, "NotFound", None),
+        ("POST", "/workflows/greet/execute", {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+         400, "ValidationError", "body"),
+        ("POST", "/workflows/greet/execute", {"json": [1, 2]}, 400, "ValidationError", "body"),
+        ("POST", "/workflows/greet/execute", {"json": {"inputs": "Ann"}}, 400, "ValidationError", "inputs"),
+        ("POST", "/workflows/greet/execute", {"json": {"inputs": {}, "colour": 1}}, 400, "ValidationError", "body"),
+        ("POST", "/workflows/greet/execute", {"json": {"inputs": {}, "mode": "turbo"}}, 400, "ValidationError", "mode"),
+        ("POST", "/workflows/greet/execute", {"json": {"inputs": {}}}, 400, "ValidationError", "inputs"),
+        ("POST", "/workflows/greet/execute", {"json": {"inputs": {"name": "x", "nam": "y"}}}, 400, "ValidationError",
+         "inputs"),
+        ("POST", "/workflows/typed/execute", {"json": {"inputs": {"count": "x"}}}, 400, "ValidationError",
+         "inputs.count"),
+        ("POST", "/workflows/typed/execute", {"json": {"inputs": {"count": 1, "flag": "yes"}}}, 400,
+         "ValidationError", "inputs.flag"),
+        ("GET", "/workflows/typed/execute?count=many", {}, 400, "ValidationError", "inputs.count"),
+        ("GET", "/workflows/typed/execute?inputs=%7Bbroken", {}, 400, "ValidationError", "inputs"),
+        ("POST", "/workflows/greet/execute", {"json": {"inputs": {"name": "x" * LIMIT}}}, 413, "ValidationError", None),
+        ("POST", "/workflows/greet/execute", {"json": {"inputs": {"name": "x", "greet": deep(12)}}}, 400,
+         "ValidationError", "body"),
+        ("POST", "/workflows/greet/execute", {"headers": {"Last-Event-ID": "garbage"}}, 400, "ValidationError",
+         "Last-Event-ID"),
+        ("GET", "/workflows/greet/execute?lastEventId=abc:1", {}, 400, "ValidationError", "Last-Event-ID"),
+        ("GET", f"/workflows/greet/execute?last_event_id={uuid.uuid4()}:-1", {}, 400, "ValidationError",
+         "Last-Event-ID"),
+        ("GET", f"/workflows/greet/execute?lastEventId={uuid.uuid4()}:3", {}, 404, "NotFound", None),
+        ("GET", f"/runs/{uuid.uuid4()}", {}, 404, "NotFound", None),
+        ("GET", f"/runs/{uuid.uuid4()}/events", {}, 404, "NotFound", None),
+        ("POST", f"/runs/{uuid.uuid4()}/cancel", {}, 404, "NotFound", None),
+    ],
+)
+def test_bad_requests_get_clear_json_errors(client, method, url, kwargs, status, error_type, path):
+    response = client.request(method, url, **kwargs)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["error_type"] == error_type and body["error"]
+    assert body.get("path") == path
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_other_methods_on_execute_get_405_with_allow(client, method):
+    response = client.request(method, "/workflows/greet/execute")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST" and response.json()["error_type"] == "ValidationError"
+
+
+def test_resume_cursor_of_another_workflow_or_past_the_end_is_refused(client):
+    events = take(client, "POST", "/workflows/greet/execute", json={"inputs": {"name": "x"}}, headers=ACCEPT_SSE)
+    run_id = events[0].json()["run_id"]
+    other = client.post("/workflows/chat/execute", headers={"Last-Event-ID": f"{run_id}:1"})
+    assert other.status_code == 404 and other.json()["error_type"] == "NotFound"
+    ahead = client.get(f"/runs/{run_id}/events", headers={"Last-Event-ID": f"{run_id}:{len(events) + 5}"})
+    assert ahead.status_code == 400 and ahead.json()["path"] == "Last-Event-ID"
+    foreign = client.get(f"/runs/{run_id}/events", headers={"Last-Event-ID": f"{uuid.uuid4()}:1"})
+    assert foreign.status_code == 400
