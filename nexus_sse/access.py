@@ -1,35 +1,158 @@
-"""Who may do what: execute a workflow, see or cancel a run, and CSRF for session-authenticated POSTs."""
+"""Who may do what: authentication, per-workflow access, rate limits, stream caps, run visibility, CSRF.
+
+Browsers authenticate with Django sessions (and need the CSRF token on POSTs); programs send
+``Authorization: Token <key>`` (DRF's authtoken); EventSource pages pass a short-lived signed
+``?stream_token=`` bound to one workflow or run (see stream_tokens.py).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import re
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
 
-from nexus_sse.exceptions import NotFound, PermissionDenied
+from nexus_sse import conf, db, stream_tokens
+from nexus_sse.exceptions import AuthenticationError, NotFound, PermissionDenied, RateLimitError, ValidationError
 from nexus_sse.models import Run, Workflow
+
+RATE_RE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+_open_streams: Counter[str] = Counter()
+
+
+async def authenticate(request: HttpRequest) -> Any:
+    """Find the request's user: token header, then signed stream token, then the session."""
+    if hasattr(request, "nexus_user"):
+        return request.nexus_user
+    request.nexus_auth, request.nexus_scope = None, None
+    header = request.headers.get("Authorization", "")
+    if header:
+        user = await _token_user(header)
+        request.nexus_auth = "token"
+    elif request.GET.get("stream_token"):
+        payload = stream_tokens.verify(request.GET["stream_token"])
+        user = await _user_by_id(payload["u"]) if payload["u"] is not None else AnonymousUser()
+        request.nexus_auth, request.nexus_scope = "stream_token", payload
+    else:
+        auser = getattr(request, "auser", None)
+        user = await auser() if auser is not None else AnonymousUser()
+        request.nexus_auth = "session" if user.is_authenticated else None
+    request.nexus_user = request.user = user
+    return user
 
 
 async def get_user(request: HttpRequest) -> Any:
-    """The request's user (AnonymousUser when AuthenticationMiddleware is not installed)."""
-    auser = getattr(request, "auser", None)
-    return await auser() if auser is not None else AnonymousUser()
+    return await authenticate(request)
+
+
+async def _token_user(header: str) -> Any:
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() not in ("token", "bearer") or not key.strip():
+        raise AuthenticationError("Authorization header must be 'Token <key>'")
+    try:
+        from rest_framework.authtoken.models import Token
+    except (ImportError, RuntimeError):
+        raise AuthenticationError("token authentication is not enabled on this site") from None
+    if not Token._meta.apps.is_installed("rest_framework.authtoken"):
+        raise AuthenticationError("token authentication is not enabled on this site")
+    token = await db.call(lambda: Token.objects.select_related("user").filter(key=key.strip()).first())
+    if token is None or not token.user.is_active:
+        raise AuthenticationError("invalid token")
+    return token.user
+
+
+async def _user_by_id(pk: Any) -> Any:
+    user = await db.call(lambda: get_user_model()._default_manager.filter(pk=pk, is_active=True).first())
+    if user is None:
+        raise AuthenticationError("the stream token's user no longer exists")
+    return user
+
+
+def policy(workflow: Workflow) -> str:
+    return workflow.access or conf.get("DEFAULT_ACCESS")
+
+
+async def can_execute(user: Any, workflow: Workflow) -> bool:
+    """Whether ``user`` passes ``workflow``'s access policy (no exception, for listings)."""
+    rule = policy(workflow)
+    if rule == "public":
+        return True
+    if not user.is_authenticated:
+        return False
+    if rule == "authenticated":
+        return True
+    return bool(workflow.permission) and await db.call(user.has_perm, workflow.permission)
 
 
 async def authorize_execute(request: HttpRequest, workflow: Workflow) -> Any:
-    """Return the user allowed to run ``workflow`` (every active workflow is public for now)."""
-    return await get_user(request)
+    """Return the user allowed to run ``workflow``; raise 401/403/429 otherwise."""
+    user = await authenticate(request)
+    scope = request.nexus_scope
+    if scope is not None and scope.get("w") != workflow.slug:
+        raise PermissionDenied("this stream token is for another workflow or run")
+    if not await can_execute(user, workflow):
+        if not user.is_authenticated:
+            raise AuthenticationError(f"workflow {workflow.slug!r} needs an authenticated user")
+        raise PermissionDenied(f"you may not run workflow {workflow.slug!r}")
+    rate = workflow.rate_limit or conf.get("DEFAULT_RATE_LIMIT")
+    if rate:
+        from nexus_sse.api.throttling import check_rate
+
+        wait = await asyncio.to_thread(check_rate, request, rate, workflow.slug)
+        if wait is not None:
+            raise RateLimitError(f"too many runs of {workflow.slug!r}; retry in {wait:.0f}s", retry_after=wait)
+    return user
 
 
 async def authorize_run(request: HttpRequest, run: Run) -> None:
-    """A run with an owner is visible to that owner and to staff; others get 404 (not even its existence)."""
+    """A run with an owner is visible to that owner and to staff; to others it does not exist (404)."""
+    user = await authenticate(request)
+    scope = request.nexus_scope
+    if scope is not None and scope.get("r") != str(run.pk) and scope.get("w") != run.workflow.slug:
+        raise PermissionDenied("this stream token is for another workflow or run")
     if run.user_id is None:
         return
-    user = await get_user(request)
     if not (user.is_authenticated and (user.pk == run.user_id or user.is_staff)):
         raise NotFound("no such run")
+
+
+def client_key(request: HttpRequest) -> str:
+    user = getattr(request, "nexus_user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+
+
+def acquire_stream(request: HttpRequest) -> Callable[[], None]:
+    """Count an open stream against MAX_STREAMS_PER_USER; return the function that releases it."""
+    limit = conf.get("MAX_STREAMS_PER_USER")
+    key = client_key(request)
+    if limit is not None and _open_streams[key] >= limit:
+        raise RateLimitError(f"too many open streams (at most {limit})", retry_after=1)
+    _open_streams[key] += 1
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            _open_streams[key] -= 1
+            if _open_streams[key] <= 0:
+                del _open_streams[key]
+
+    return release
+
+
+def check_rate_syntax(value: str) -> None:
+    if value and not RATE_RE.match(value):
+        raise ValidationError('a rate looks like "10/min" (per s, min, hour or day)', path="rate_limit")
 
 
 class _CsrfCheck(CsrfViewMiddleware):
@@ -38,15 +161,13 @@ class _CsrfCheck(CsrfViewMiddleware):
 
 
 def enforce_csrf(request: HttpRequest) -> None:
-    """Require Django's CSRF token on POSTs that a browser session authenticates.
+    """Require Django's CSRF token on unsafe requests that carry a session cookie.
 
-    Requests without a session cookie (token-authenticated programs, curl) are not CSRF-prone and
-    are left alone, as DRF's SessionAuthentication does.
+    Requests without one (token-authenticated programs, curl) are not CSRF-prone and are left alone,
+    as DRF's SessionAuthentication does.
     """
     if request.method not in ("POST", "PUT", "PATCH", "DELETE") or "Authorization" in request.headers:
         return
-    from django.conf import settings
-
     if settings.SESSION_COOKIE_NAME not in request.COOKIES:
         return
     check = _CsrfCheck(lambda req: None)

@@ -44,6 +44,14 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_ON_MIGRATE": True,
     # Show exception messages of failing nodes to clients. None: follow settings.DEBUG.
     "EXPOSE_ERRORS": None,
+    # Who may run a workflow whose access policy is "default": "public", "authenticated" or "permission".
+    "DEFAULT_ACCESS": "public",
+    # Runs a user (an IP when anonymous) may start: "N/sec|min|hour|day", or None for no limit.
+    "DEFAULT_RATE_LIMIT": None,
+    # Open streams one user (or IP) may hold at once in one process (None: no cap).
+    "MAX_STREAMS_PER_USER": None,
+    # Lifetime of signed stream tokens (for EventSource, which cannot send headers), seconds.
+    "STREAM_TOKEN_SECONDS": 300,
     # LLM providers by alias. Each entry: {"BACKEND": alias-or-dotted-path, **options}.
     "LLM_PROVIDERS": {"offline": {"BACKEND": "offline"}},
     # The provider alias LLMAgentNode uses when its config names none.

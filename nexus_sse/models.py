@@ -22,6 +22,24 @@ class Workflow(models.Model):
     definition = models.JSONField(default=dict, blank=True, help_text="Nodes and connections (JSON).")
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.ADMIN)
     is_active = models.BooleanField(default=True)
+
+    class Access(models.TextChoices):
+        DEFAULT = "", "default (NEXUS_SSE['DEFAULT_ACCESS'])"
+        PUBLIC = "public", "anyone"
+        AUTHENTICATED = "authenticated", "authenticated users"
+        PERMISSION = "permission", "users with a permission"
+
+    # Policy: editable for code workflows too.
+    access = models.CharField(max_length=20, choices=Access.choices, default=Access.DEFAULT, blank=True)
+    permission = models.CharField(
+        max_length=150, blank=True, help_text='For access "permission": "app_label.codename".'
+    )
+    rate_limit = models.CharField(
+        max_length=30, blank=True, help_text='Runs per user (per IP when anonymous), e.g. "10/min"; blank: default.'
+    )
+    input_schema = models.JSONField(
+        null=True, blank=True, help_text="JSON Schema of the inputs (admin workflows; code ones declare it in code)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

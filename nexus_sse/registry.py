@@ -119,7 +119,10 @@ def graph_for(workflow: Any) -> WorkflowGraph:
     key = (workflow.slug, workflow.updated_at)
     graph = _admin_graphs.get(key)
     if graph is None:
-        graph = WorkflowBuilder.from_dict(workflow.definition).build()
+        definition = workflow.definition
+        if workflow.input_schema is not None and isinstance(definition, dict):
+            definition = {**definition, "input_schema": workflow.input_schema}
+        graph = WorkflowBuilder.from_dict(definition).build()
         if len(_admin_graphs) > 256:
             _admin_graphs.clear()
         _admin_graphs[key] = graph

@@ -45,12 +45,27 @@ def sse_response(
     return _response(_guarded(body, retry), request=request, headers=headers)
 
 
-def _response(content: AsyncIterator[bytes], *, request: HttpRequest | None, headers: dict | None) -> StreamingHttpResponse:
+class SSEResponse(StreamingHttpResponse):
+    """A streaming response that runs ``on_close`` callbacks when Django closes it (however it ended)."""
+
+    def __init__(self, *args: Any, on_close: list | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_close = list(on_close or [])
+
+    def close(self) -> None:
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
+        super().close()
+
+
+def _response(content: AsyncIterator[bytes], *, request: HttpRequest | None, headers: dict | None,
+              on_close: list | None = None) -> StreamingHttpResponse:
     if request is not None:
         # GZipMiddleware compresses streams in blocks, holding events back. It looks at
         # Accept-Encoding when the response passes through it; without it, it leaves us alone.
         request.META.pop("HTTP_ACCEPT_ENCODING", None)
-    response = StreamingHttpResponse(content, content_type=CONTENT_TYPE)
+    response = SSEResponse(content, content_type=CONTENT_TYPE, on_close=on_close)
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     for name, value in (headers or {}).items():
@@ -147,23 +162,27 @@ async def _with_keepalive(source: AsyncIterator[bytes], interval: float) -> Asyn
             await aclose()
 
 
-def run_stream(run_id: str, after: int, *, request: HttpRequest | None = None) -> StreamingHttpResponse:
+def run_stream(run_id: str, after: int, *, request: HttpRequest | None = None,
+               on_close: list | None = None) -> StreamingHttpResponse:
     """The SSE response of a run in the event log: replay after ``after``, then live, to its end."""
     return _response(
         _guarded(_follow(run_id, after), None, run_id, release_thread=False),
         request=request,
         headers={"X-Run-Id": run_id},
+        on_close=on_close,
     )
 
 
-def archive_stream(run_id: str, chunks: list[bytes], *, request: HttpRequest | None = None) -> StreamingHttpResponse:
+def archive_stream(run_id: str, chunks: list[bytes], *, request: HttpRequest | None = None,
+                   on_close: list | None = None) -> StreamingHttpResponse:
     """The SSE response of a finished run replayed from the database archive."""
 
     async def replay() -> AsyncIterator[bytes]:
         for chunk in chunks:
             yield chunk
 
-    return _response(_guarded(replay(), None, run_id), request=request, headers={"X-Run-Id": run_id})
+    return _response(_guarded(replay(), None, run_id), request=request, headers={"X-Run-Id": run_id},
+                     on_close=on_close)
 
 
 async def _follow(run_id: str, after: int) -> AsyncIterator[bytes]:

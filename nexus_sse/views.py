@@ -29,9 +29,10 @@ def error_response(error: NexusError, run_id: str | None = None) -> JsonResponse
     body = error.as_dict()
     if run_id:
         body["run_id"] = run_id
+    retry_after = body.pop("retry_after", None)
     response = JsonResponse(body, status=error.status)
-    if error.status == 405:
-        response["Allow"] = error.extra.get("allow", "")
+    if retry_after is not None:
+        response["Retry-After"] = str(max(1, round(retry_after)))
     return response
 
 
@@ -115,18 +116,16 @@ async def execute(request: HttpRequest, name: str) -> HttpResponse:
     validate_inputs(graph.input_schema, inputs)
     stream = request.method == "GET" or wants_stream(request, mode)
     run_mode = "stream" if stream else (mode or "sync")
+    release = access.acquire_stream(request) if stream else None
     try:
-        run = await runs.start(workflow, graph, inputs, user=user, mode=run_mode)
-    except IntegrityError:
-        # The cached row was deleted (and maybe re-created) by another process: look again.
-        registry.forget_workflow()
-        workflow = await get_workflow(name)
-        graph = registry.graph_for(workflow)
-        validate_inputs(graph.input_schema, inputs)
-        run = await runs.start(workflow, graph, inputs, user=user, mode=run_mode)
+        run = await start_run(name, workflow, graph, inputs, user, run_mode)
+    except BaseException:
+        if release is not None:
+            release()
+        raise
     run_id = str(run.pk)
     if stream:
-        return run_stream(run_id, 0, request=request)
+        return run_stream(run_id, 0, request=request, on_close=[release])
     if run_mode == "async":
         return JsonResponse({"run_id": run_id, "status": "pending", **run_urls(request, run_id)}, status=202)
     end = await runs.wait_for_end(run_id)
@@ -145,6 +144,18 @@ async def execute(request: HttpRequest, name: str) -> HttpResponse:
     })
 
 
+async def start_run(name: str, workflow: Workflow, graph: Any, inputs: dict, user: Any, mode: str) -> Run:
+    try:
+        return await runs.start(workflow, graph, inputs, user=user, mode=mode)
+    except IntegrityError:
+        # The cached row was deleted (and maybe re-created) by another process: look again.
+        registry.forget_workflow()
+        workflow = await get_workflow(name)
+        graph = registry.graph_for(workflow)
+        validate_inputs(graph.input_schema, inputs)
+        return await runs.start(workflow, graph, inputs, user=user, mode=mode)
+
+
 async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
     """Stream a run's events after seq ``after``: from the log while it holds the run, else the archive."""
     run_id = str(run.pk)
@@ -152,14 +163,14 @@ async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
     last = await log.last_event(run_id)
     if last is None and not run.finished:
         if await log.executor_alive(run.executor):
-            return run_stream(run_id, after, request=request)
+            return run_stream(run_id, after, request=request, on_close=[access.acquire_stream(request)])
         await runs.mark_interrupted(run)
     if last is not None:
         if after > last.seq:
             raise ValidationError(f"Last-Event-ID is ahead of the run (last seq {last.seq})", path="Last-Event-ID")
         if last.terminal and after >= last.seq:
             return HttpResponse(status=204)
-        return run_stream(run_id, after, request=request)
+        return run_stream(run_id, after, request=request, on_close=[access.acquire_stream(request)])
     rows = await db.call(lambda: list(RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")))
     if not rows:
         last_row = await db.call(lambda: RunEvent.objects.filter(run_id=run_id).order_by("-seq").first())

@@ -1,0 +1,1 @@
+"""The REST API (DRF): the only package importing rest_framework."""

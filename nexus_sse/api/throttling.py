@@ -1,0 +1,31 @@
+"""Rate limits on starting runs, with DRF's throttle machinery (its cache-backed sliding window)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class WorkflowRunThrottle(SimpleRateThrottle):
+    """Limit runs of one workflow per user (per client IP when anonymous) to ``rate`` ("10/min")."""
+
+    scope = "nexus_sse_runs"
+
+    def __init__(self, rate: str, workflow: str) -> None:  # noqa: D107 (no settings lookup: rate is given)
+        self.rate = rate
+        self.workflow = workflow
+        self.num_requests, self.duration = self.parse_rate(rate)
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        user = getattr(request, "user", None)
+        ident = f"user:{user.pk}" if user is not None and user.is_authenticated else f"ip:{self.get_ident(request)}"
+        return f"nexus_sse:throttle:{self.workflow}:{ident}"
+
+
+def check_rate(request: Any, rate: str, workflow: str) -> float | None:
+    """None when the request may start a run; otherwise the seconds to wait."""
+    throttle = WorkflowRunThrottle(rate, workflow)
+    if throttle.allow_request(request, None):
+        return None
+    return throttle.wait() or 1.0
