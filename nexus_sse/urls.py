@@ -1,8 +1,9 @@
 """URLs of the wire contract. Mount under any prefix: ``path("nexus/", include("nexus_sse.urls"))``."""
 
-from django.urls import path
+from django.urls import include, path
 
 from nexus_sse import views
+from nexus_sse.api.urls import docs_urlpatterns
 
 app_name = "nexus_sse"
 
@@ -11,4 +12,6 @@ urlpatterns = [
     path("runs/<uuid:run_id>", views.run_detail, name="run-detail"),
     path("runs/<uuid:run_id>/events", views.run_events, name="run-events"),
     path("runs/<uuid:run_id>/cancel", views.run_cancel, name="run-cancel"),
+    path("api/", include("nexus_sse.api.urls")),
+    *docs_urlpatterns,
 ]

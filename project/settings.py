@@ -17,12 +17,18 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "rest_framework.authtoken",  # Authorization: Token <key> for programs
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served offline
     "nexus_sse",
     "project",  # the demo workflows (project/workflows.py)
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     # Kept on purpose: nexus_sse streams must pass through GZip untouched (tested).
     "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -95,3 +101,26 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"nexus_sse": {"handlers": ["console"], "level": os.environ.get("NEXUS_SSE_LOG_LEVEL", "INFO")}},
 }
+
+# The REST API's schema and docs (nexus_sse.api adds the SSE endpoints to the schema).
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "nexus_sse",
+    "DESCRIPTION": "Workflows as resumable Server-Sent Events streams.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "nexus_sse.api.schema.add_sse_endpoints",
+    ],
+}
+
+# CORS (django-cors-headers): which other sites' pages may call the API and open streams.
+# Nexus' cors_origins=["https://example.com"] is CORS_ALLOWED_ORIGINS below.
+CORS_ALLOWED_ORIGINS = [o for o in os.environ.get("NEXUS_CORS_ORIGINS", "").split(",") if o]
+CORS_ALLOW_CREDENTIALS = os.environ.get("NEXUS_CORS_CREDENTIALS") == "1"
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "last-event-id", "x-csrftoken"]
+CORS_EXPOSE_HEADERS = ["x-run-id", "retry-after"]

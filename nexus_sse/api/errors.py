@@ -1,0 +1,53 @@
+"""DRF errors in nexus_sse's error body: {"error", "error_type"[, "path"]}, with Retry-After on 429."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from nexus_sse.exceptions import NexusError
+
+_TYPES = {
+    exceptions.ValidationError: "ValidationError",
+    exceptions.ParseError: "ValidationError",
+    exceptions.UnsupportedMediaType: "ValidationError",
+    exceptions.MethodNotAllowed: "ValidationError",
+    exceptions.NotAuthenticated: "AuthenticationError",
+    exceptions.AuthenticationFailed: "AuthenticationError",
+    exceptions.PermissionDenied: "PermissionDenied",
+    exceptions.NotFound: "NotFound",
+    exceptions.Throttled: "RateLimitError",
+}
+
+
+def _first(detail: Any, path: str = "") -> tuple[str, str]:
+    if isinstance(detail, dict) and detail:
+        key, value = next(iter(detail.items()))
+        return _first(value, f"{path}.{key}" if path else str(key))
+    if isinstance(detail, list) and detail:
+        return _first(detail[0], path)
+    return str(detail), path
+
+
+def handle(exc: Exception, context: dict) -> Response | None:
+    """DRF's EXCEPTION_HANDLER for nexus_sse's API views."""
+    if isinstance(exc, NexusError):
+        body = exc.as_dict()
+        retry_after = body.pop("retry_after", None)
+        response = Response(body, status=exc.status)
+        if retry_after is not None:
+            response["Retry-After"] = str(max(1, round(retry_after)))
+        return response
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    error_type = next((t for cls, t in _TYPES.items() if isinstance(exc, cls)), "InternalError")
+    message, path = _first(response.data)
+    body = {"error": message, "error_type": error_type}
+    if path and path != "detail":
+        body["path"] = path
+    response.data = body
+    return response
