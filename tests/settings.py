@@ -38,6 +38,8 @@ NEXUS_SSE = {
     **json.loads(os.environ.get("NEXUS_TEST_OVERRIDES", "{}")),
 }
 
+CORS_ALLOWED_ORIGINS = ["https://allowed.example"]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

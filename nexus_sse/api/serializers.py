@@ -53,6 +53,10 @@ class WorkflowSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         instance = self.instance
+        if attrs.get("access", getattr(instance, "access", "")) == "permission" and not attrs.get(
+            "permission", getattr(instance, "permission", "")
+        ):
+            raise serializers.ValidationError({"permission": 'access "permission" needs a permission'})
         if instance is not None and instance.source == Workflow.Source.CODE:
             locked = sorted(k for k in attrs if k not in POLICY_FIELDS and getattr(instance, k) != attrs[k])
             if locked:
@@ -60,10 +64,6 @@ class WorkflowSerializer(serializers.ModelSerializer):
                     {locked[0]: "defined in code: only is_active and the policy fields can change here"}
                 )
             return attrs
-        if attrs.get("access", getattr(instance, "access", "")) == "permission" and not attrs.get(
-            "permission", getattr(instance, "permission", "")
-        ):
-            raise serializers.ValidationError({"permission": 'access "permission" needs a permission'})
         if "definition" in attrs or instance is None:
             definition = attrs.get("definition")
             try:
