@@ -19,12 +19,13 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help run test test-main test-compat venv bench lint clean
+.PHONY: help run test test-main test-compat venv bench fuzz lint clean
 
 help:
 	@echo "make run    - install, migrate, sync demo workflows, serve http://$(HOST):$(PORT) (daphne)"
 	@echo "make test   - install what the tests need and run the suite (Django 6.x and Django 5.2)"
 	@echo "make bench  - run the benchmarks (benchmarks/)"
+	@echo "make fuzz   - fuzz the API from its OpenAPI schema with schemathesis (no 500s allowed)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +59,17 @@ test-compat: $(VENV_COMPAT)/.installed
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/run.py
+
+FUZZ_PORT ?= 8091
+fuzz: $(VENV)/.installed
+	$(VENV)/bin/pip install -q schemathesis
+	rm -f /tmp/nexus-fuzz.sqlite3*
+	export DJANGO_SETTINGS_MODULE=tests.settings NEXUS_TEST_SERVER=1 NEXUS_TEST_DB_FILE=/tmp/nexus-fuzz.sqlite3; \
+	$(VENV)/bin/python manage.py migrate -v0 && \
+	{ $(VENV)/bin/uvicorn project.asgi:application --port $(FUZZ_PORT) --lifespan off --log-level warning & \
+	  pid=$$!; trap "kill $$pid" EXIT; \
+	  $(VENV)/bin/schemathesis run http://127.0.0.1:$(FUZZ_PORT)/api/schema/ --wait-for-schema 30 \
+	    --checks not_a_server_error --max-time $${FUZZ_SECONDS:-90}; }
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check nexus_sse tests project benchmarks

@@ -136,3 +136,15 @@ def test_stream_tokens_are_issued_only_for_what_the_user_may_stream(api):
     api.force_authenticate(factories.user("ann"))
     body = api.post("/api/stream-tokens/", {"workflow": "fail"}, format="json").json()
     assert body["url"] == f"/workflows/fail/execute?stream_token={body['token']}" and body["expires_in"] == 300
+
+
+def test_an_admin_workflows_input_schema_is_enforced_before_a_run_starts(workflows):
+    from django.test import Client
+
+    factories.admin_workflow("strict", input_schema={
+        "type": "object", "required": ["name"], "additionalProperties": False,
+        "properties": {"name": {"type": "string", "minLength": 2}}})
+    client = Client()
+    short = client.post("/workflows/strict/execute", {"inputs": {"name": "a"}}, content_type="application/json")
+    assert short.status_code == 400 and short.json()["path"] == "inputs.name"
+    assert Run.objects.filter(workflow__slug="strict").count() == 0
