@@ -10,7 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from nexus_sse import conf
 
-_POSITIVE_NUMBERS = ("KEEPALIVE_SECONDS", "ORPHAN_SECONDS", "ARCHIVE_INTERVAL_SECONDS", "EVENT_LOG_RETENTION_SECONDS")
+_POSITIVE_NUMBERS = ("KEEPALIVE_SECONDS", "ORPHAN_SECONDS", "ARCHIVE_INTERVAL_SECONDS", "EVENT_LOG_RETENTION_SECONDS",
+                     "STREAM_TOKEN_SECONDS")
 _POSITIVE_INTS = ("RETRY_MILLISECONDS", "MAX_BODY_BYTES", "MAX_JSON_DEPTH", "ARCHIVE_BATCH_SIZE")
 
 
@@ -40,6 +41,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     timeout = config["RUN_TIMEOUT_SECONDS"]
     if timeout is not None and not (_is_number(timeout) and timeout > 0):
         errors.append(Error("NEXUS_SSE['RUN_TIMEOUT_SECONDS'] must be a positive number or None.", id="nexus_sse.E003"))
+    for key in ("MAX_STREAMS_PER_USER", "DB_THREADS"):
+        value = config[key]
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            errors.append(Error(f"NEXUS_SSE[{key!r}] must be a positive integer or None.", id="nexus_sse.E003"))
+    if not (_is_number(config["WORKFLOW_CACHE_SECONDS"]) and config["WORKFLOW_CACHE_SECONDS"] >= 0):
+        errors.append(Error("NEXUS_SSE['WORKFLOW_CACHE_SECONDS'] must be a number >= 0.", id="nexus_sse.E003"))
+    if config["DEFAULT_ACCESS"] not in ("public", "authenticated", "permission"):
+        errors.append(Error("NEXUS_SSE['DEFAULT_ACCESS'] must be 'public', 'authenticated' or 'permission'.",
+                            id="nexus_sse.E007"))
+    rate = config["DEFAULT_RATE_LIMIT"]
+    from nexus_sse.access import RATE_RE
+
+    if rate is not None and not (isinstance(rate, str) and RATE_RE.match(rate)):
+        errors.append(Error("NEXUS_SSE['DEFAULT_RATE_LIMIT'] must look like '10/min' (s, min, hour, day) or None.",
+                            id="nexus_sse.E007"))
     errors += _check_event_log(config)
     errors += _check_llm(config)
     if not getattr(settings, "ASGI_APPLICATION", None):

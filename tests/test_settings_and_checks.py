@@ -40,6 +40,11 @@ def test_default_configuration_passes_the_checks():
         ({"EVENT_LOG_OPTIONS": []}, "nexus_sse.E004"),
         ({"LLM_PROVIDERS": {"x": {"BACKEND": "no.such.Provider"}}, "DEFAULT_LLM_PROVIDER": "x"}, "nexus_sse.E005"),
         ({"DEFAULT_LLM_PROVIDER": "missing"}, "nexus_sse.E006"),
+        ({"DEFAULT_ACCESS": "everyone"}, "nexus_sse.E007"),
+        ({"DEFAULT_RATE_LIMIT": "fast"}, "nexus_sse.E007"),
+        ({"MAX_STREAMS_PER_USER": 0}, "nexus_sse.E003"),
+        ({"STREAM_TOKEN_SECONDS": 0}, "nexus_sse.E003"),
+        ({"WORKFLOW_CACHE_SECONDS": -1}, "nexus_sse.E003"),
     ],
 )
 def test_bad_settings_are_reported(nexus, expected):
