@@ -87,6 +87,12 @@ class NodeError(NexusError):
     default_message = "A workflow node failed."
 
 
+class ProviderError(NodeError):
+    """A model server failed; the message is written for clients (no keys, no internals)."""
+
+    public = True
+
+
 class RunTimeoutError(NexusError):
     """The run exceeded RUN_TIMEOUT_SECONDS (or a node its own timeout)."""
 

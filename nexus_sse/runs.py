@@ -162,7 +162,8 @@ class Executor:
 
 def public_message(error: NexusError) -> str:
     """The message clients see: node internals only when EXPOSE_ERRORS (default: DEBUG)."""
-    if isinstance(error, (NodeError, InternalError)) and not conf.expose_errors():
+    if isinstance(error, (NodeError, InternalError)) and not getattr(error, "public", False) \
+            and not conf.expose_errors():
         node = error.extra.get("node")
         return f"Node {node!r} failed." if node else error.default_message
     return error.message

@@ -69,3 +69,8 @@ steps.add_node("TemplateNode", "report", {"template": "{text}|{slept}"})
 steps.add_connection("tokens", "text", "report", "text")
 steps.add_connection("sleep", "slept", "report", "slept")
 nexus_sse.register("steps", steps)
+
+# fake_llm / fake_llm_broken: LLMAgentNode on the provider alias "fake" (tests/fake_openai.py)
+nexus_sse.register("fake_llm", _one("LLMAgentNode", "agent", {
+    "provider": "fake", "model": "fake", "system_prompt": "You are terse.", "temperature": 0.2, "max_tokens": 64}))
+nexus_sse.register("fake_llm_broken", _one("LLMAgentNode", "agent", {"provider": "fake", "model": "fake-401"}))

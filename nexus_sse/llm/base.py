@@ -11,7 +11,10 @@ from django.utils.module_loading import import_string
 
 from nexus_sse import conf
 
-BACKEND_ALIASES = {"offline": "nexus_sse.llm.offline.OfflineProvider"}
+BACKEND_ALIASES = {
+    "offline": "nexus_sse.llm.offline.OfflineProvider",
+    "openai": "nexus_sse.llm.openai.OpenAIProvider",
+}
 
 
 @dataclass

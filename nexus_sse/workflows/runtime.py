@@ -91,7 +91,10 @@ async def run_graph(graph: WorkflowGraph, inputs: dict[str, Any], emit: Emit, ru
         ctx = NodeContext(run_id=run_id, node_id=node_id, emit=emit, done_percent=percent(), node_share=100 / total)
         try:
             return await node.execute(ctx, node_inputs(graph, node_id, inputs, outputs))
-        except (NexusError, asyncio.CancelledError):
+        except NexusError as exc:
+            exc.extra.setdefault("node", node_id)
+            raise
+        except asyncio.CancelledError:
             raise
         except Exception as exc:
             raise NodeError(f"node {node_id!r} failed: {type(exc).__name__}: {exc}", node=node_id) from exc
