@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help run test test-main test-compat venv bench fuzz lint clean
+.PHONY: help run test test-main test-compat system-deps venv bench fuzz lint clean
 
 help:
 	@echo "make run    - install, migrate, sync demo workflows, serve http://$(HOST):$(PORT) (daphne)"
@@ -47,7 +47,14 @@ run: $(VENV)/.installed
 	$(VENV)/bin/python manage.py nexus_sse_sync
 	$(VENV)/bin/python manage.py runserver $(HOST):$(PORT)
 
-test: test-main test-compat
+test: system-deps test-main test-compat
+
+# Debian's Chromium for the browser tests (Playwright cannot download its own browser here). Needs
+# root; without it the browser tests skip (and fail under CI=true, which must have them).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; } \
+	    || echo "warning: could not install chromium; browser tests will be skipped (or fail under CI)"; }
 
 test-main: $(VENV)/.installed
 	$(VENV)/bin/python -c 'import django, sys; print("== Python", sys.version.split()[0], "Django", django.get_version())'

@@ -79,8 +79,8 @@ def policy(workflow: Workflow) -> str:
     return workflow.access or conf.get("DEFAULT_ACCESS")
 
 
-async def can_execute(user: Any, workflow: Workflow) -> bool:
-    """Whether ``user`` passes ``workflow``'s access policy (no exception, for listings)."""
+def _decided(user: Any, workflow: Workflow) -> bool | None:
+    """The policy's answer, or None when it depends on a permission lookup."""
     rule = policy(workflow)
     if rule == "public":
         return True
@@ -88,7 +88,19 @@ async def can_execute(user: Any, workflow: Workflow) -> bool:
         return False
     if rule == "authenticated":
         return True
-    return bool(workflow.permission) and await db.call(user.has_perm, workflow.permission)
+    return None if workflow.permission else False
+
+
+def may_execute(user: Any, workflow: Workflow) -> bool:
+    """Whether ``user`` passes ``workflow``'s access policy, from sync code (API, pages)."""
+    decided = _decided(user, workflow)
+    return user.has_perm(workflow.permission) if decided is None else decided
+
+
+async def can_execute(user: Any, workflow: Workflow) -> bool:
+    """``may_execute`` for async code (the permission lookup runs on a database thread)."""
+    decided = _decided(user, workflow)
+    return await db.call(user.has_perm, workflow.permission) if decided is None else decided
 
 
 async def authorize_execute(request: HttpRequest, workflow: Workflow) -> Any:

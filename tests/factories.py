@@ -29,7 +29,7 @@ def session_cookies(account: User) -> dict[str, str]:
     """A real session (database-backed) for ``account``, plus a CSRF cookie."""
     client = Client()
     client.force_login(account)
-    client.get("/admin/login/")  # sets csrftoken
+    client.get("/chat/")  # ensure_csrf_cookie: sets csrftoken
     return {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value,
             "csrftoken": client.cookies["csrftoken"].value}
 

@@ -79,7 +79,7 @@ class WorkflowViewSet(NexusAPIMixin, viewsets.ModelViewSet):
         user = self.request.user
         if user.is_staff:
             return queryset
-        visible = [w.pk for w in queryset.filter(is_active=True) if async_to_sync(access.can_execute)(user, w)]
+        visible = [w.pk for w in queryset.filter(is_active=True) if access.may_execute(user, w)]
         return queryset.filter(pk__in=visible)
 
     def perform_destroy(self, instance: Workflow) -> None:
@@ -153,7 +153,7 @@ class StreamTokenView(NexusAPIMixin, APIView):
             workflow = Workflow.objects.filter(slug=slug, is_active=True).first()
             if workflow is None:
                 raise NotFound(f"no active workflow named {slug!r}")
-            if not async_to_sync(access.can_execute)(user, workflow):
+            if not access.may_execute(user, workflow):
                 raise PermissionDenied(f"you may not run workflow {slug!r}")
             token = stream_tokens.issue(user, workflow=slug)
             url = reverse(f"{namespace}:execute", args=[slug])
