@@ -54,7 +54,7 @@ class Executor:
         return data
 
     async def emit(self, event: str, data: dict[str, Any]) -> None:
-        item = await self.log.append(self.run_id, event, self.stamp(event, data))
+        item = await self.log.append(self.run_id, event, self.stamp(event, data), seq=self.seq + 1)
         self.seq = item.seq
         self.pending.append(item)
         if len(self.pending) >= conf.get("ARCHIVE_BATCH_SIZE"):
@@ -84,7 +84,7 @@ class Executor:
 
     async def execute(self) -> None:
         started = time.monotonic()
-        watchdog = None if self.run.mode == "async" else asyncio.ensure_future(self.watch_orphan())
+        watchdog = asyncio.ensure_future(self.watch())
         status, result, outputs, error = Run.Status.COMPLETED, None, None, None
         try:
             async with asyncio.timeout(conf.get("RUN_TIMEOUT_SECONDS")):
@@ -138,18 +138,31 @@ class Executor:
             if event == "complete":
                 event, data = "error", self.stamp("error", {"error": "Could not record the result.",
                                                             "error_type": "InternalError"})
-        await self.log.append(self.run_id, event, data)
-        await self.log.finished(self.run_id)
+        try:
+            await self.log.append(self.run_id, event, data, seq=terminal.seq)
+            await self.log.finished(self.run_id)
+        except Exception:
+            logger.exception("run %s: the event log refused the terminal event", self.run_id)
 
-    async def watch_orphan(self) -> None:
-        """Cancel the run once nobody has streamed it for ORPHAN_SECONDS."""
+    async def watch(self) -> None:
+        """Cancel the run when another process asks (shared logs), or once nobody has streamed it
+        for ORPHAN_SECONDS (except runs started in async mode)."""
         limit = conf.get("ORPHAN_SECONDS")
         step = max(0.02, min(1.0, limit / 5))
+        orphans_matter = self.run.mode != "async"
         idle = 0.0
         while True:
             await asyncio.sleep(step)
-            idle = idle + step if await self.log.subscriber_count(self.run_id) == 0 else 0.0
-            if idle >= limit:
+            try:
+                if self.log.shared and await self.log.cancel_requested(self.run_id):
+                    self.cancel("Cancelled by request.")
+                    return
+                if orphans_matter:
+                    idle = idle + step if await self.log.subscriber_count(self.run_id) == 0 else 0.0
+            except Exception as exc:  # the log is unreachable: keep running, look again next step
+                logger.warning("run %s: watchdog cannot reach the event log: %s", self.run_id, exc)
+                continue
+            if orphans_matter and idle >= limit:
                 logger.info("run %s: no subscriber for %.1fs, cancelling", self.run_id, idle)
                 self.cancel(f"Cancelled: nobody was listening for {limit:g}s.")
                 return
@@ -204,18 +217,42 @@ async def cancel(run: Run) -> str:
         return "cancelling"
     if run.finished:
         return run.status
-    if not await get_event_log().executor_alive(run.executor):
+    log = get_event_log()
+    if not await log.executor_alive(run.executor):
         await mark_interrupted(run)
         return Run.Status.FAILED
+    if await log.request_cancel(str(run.pk)):
+        return "cancelling"
     raise InternalError("The run is executing in another process that cannot be reached.")
 
 
-async def mark_interrupted(run: Run) -> bool:
-    """Record that ``run`` died with its executor: status failed, a final ``error`` event."""
-    return await db.call(_mark_interrupted, str(run.pk))
+async def mark_interrupted(run: Run | str) -> bool:
+    """Record that a run died with its executor: status failed, a final ``error`` event.
+
+    With a shared log, events the dead process appended but never archived are archived now, and
+    the error event goes to the log too, so every stream following the run ends.
+    """
+    run_id = str(getattr(run, "pk", run))
+    log = get_event_log()
+    archived = await db.call(_last_archived_seq, run_id)
+    missing = [e for e in await log.read_after(run_id, archived) if not e.terminal] if log.shared else []
+    seq = max([archived, *(e.seq for e in missing)]) + 1
+    data = {"error": "interrupted", "error_type": "InternalError", "run_id": run_id, "timestamp": time.time()}
+    claimed = await db.call(_mark_interrupted, run_id, missing, seq, data)
+    if claimed and log.shared:
+        try:
+            await log.append(run_id, "error", data, seq=seq)
+            await log.finished(run_id)
+        except Exception:
+            logger.exception("run %s: could not append its interruption to the log", run_id)
+    return claimed
 
 
-def _mark_interrupted(run_id: str) -> bool:
+def _last_archived_seq(run_id: str) -> int:
+    return RunEvent.objects.filter(run_id=run_id).order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
+def _mark_interrupted(run_id: str, missing: list[LogEvent], seq: int, data: dict[str, Any]) -> bool:
     with transaction.atomic():
         claimed = Run.objects.filter(pk=run_id, status__in=Run.UNFINISHED).update(
             status=Run.Status.FAILED,
@@ -225,13 +262,7 @@ def _mark_interrupted(run_id: str) -> bool:
         )
         if not claimed:
             return False
-        last = RunEvent.objects.filter(run_id=run_id).order_by("-seq").values_list("seq", flat=True).first() or 0
-        RunEvent.objects.create(
-            run_id=run_id,
-            seq=last + 1,
-            event="error",
-            data={"error": "interrupted", "error_type": "InternalError", "run_id": run_id, "timestamp": time.time()},
-        )
+        archive.insert_events(run_id, [*missing, LogEvent(run_id, seq, "error", sse.dumps(data))])
     logger.warning("run %s was interrupted (its executor is gone); marked failed", run_id)
     return True
 

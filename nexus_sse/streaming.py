@@ -163,10 +163,12 @@ async def _with_keepalive(source: AsyncIterator[bytes], interval: float) -> Asyn
 
 
 def run_stream(run_id: str, after: int, *, request: HttpRequest | None = None,
-               on_close: list | None = None) -> StreamingHttpResponse:
-    """The SSE response of a run in the event log: replay after ``after``, then live, to its end."""
+               on_close: list | None = None, executor: str | None = None) -> StreamingHttpResponse:
+    """The SSE response of a run in the event log: replay after ``after``, then live, to its end.
+
+    ``executor`` (the run's executing process) lets the stream notice, while idle, that it died."""
     return _response(
-        _guarded(_follow(run_id, after), None, run_id, release_thread=False),
+        _guarded(_follow(run_id, after, executor), None, run_id, release_thread=False),
         request=request,
         headers={"X-Run-Id": run_id},
         on_close=on_close,
@@ -185,7 +187,7 @@ def archive_stream(run_id: str, chunks: list[bytes], *, request: HttpRequest | N
                      on_close=on_close)
 
 
-async def _follow(run_id: str, after: int) -> AsyncIterator[bytes]:
+async def _follow(run_id: str, after: int, executor: str | None = None) -> AsyncIterator[bytes]:
     log = get_event_log()
     keepalive = conf.get("KEEPALIVE_SECONDS")
     await log.add_subscriber(run_id)
@@ -203,11 +205,29 @@ async def _follow(run_id: str, after: int) -> AsyncIterator[bytes]:
                     await release_request_thread()
                     if timeout < keepalive:
                         continue
+                if log.shared and executor and not await log.executor_alive(executor):
+                    from nexus_sse.runs import mark_interrupted  # local: runs imports streaming's peers
+
+                    await mark_interrupted(run_id)  # appends the final error event to the log
+                    continue
                 yield sse.KEEPALIVE
                 continue
+            if events[0].seq > cursor + 1:
+                # Redis trimmed the oldest events of a long run: the archive has them.
+                yield b"".join(await _archived(run_id, cursor, events[0].seq))
             cursor = events[-1].seq
             yield b"".join(e.wire for e in events)
             if events[-1].terminal:
                 return
     finally:
         await log.remove_subscriber(run_id)
+
+
+async def _archived(run_id: str, after: int, before: int) -> list[bytes]:
+    from nexus_sse import db
+    from nexus_sse.eventlog import LogEvent
+    from nexus_sse.models import RunEvent
+
+    rows = await db.call(lambda: list(RunEvent.objects.filter(run_id=run_id, seq__gt=after, seq__lt=before)
+                                      .order_by("seq")))
+    return [LogEvent(run_id, r.seq, r.event, sse.dumps(r.data)).wire for r in rows]

@@ -125,7 +125,7 @@ async def execute(request: HttpRequest, name: str) -> HttpResponse:
         raise
     run_id = str(run.pk)
     if stream:
-        return run_stream(run_id, 0, request=request, on_close=[release])
+        return run_stream(run_id, 0, request=request, on_close=[release], executor=run.executor)
     if run_mode == "async":
         return JsonResponse({"run_id": run_id, "status": "pending", **run_urls(request, run_id)}, status=202)
     end = await runs.wait_for_end(run_id)
@@ -161,16 +161,19 @@ async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
     run_id = str(run.pk)
     log = get_event_log()
     last = await log.last_event(run_id)
-    if last is None and not run.finished:
-        if await log.executor_alive(run.executor):
-            return run_stream(run_id, after, request=request, on_close=[access.acquire_stream(request)])
+    if not run.finished and not await log.executor_alive(run.executor):
         await runs.mark_interrupted(run)
+        last = await log.last_event(run_id)
+    elif last is None and not run.finished:
+        return run_stream(run_id, after, request=request, on_close=[access.acquire_stream(request)],
+                          executor=run.executor)
     if last is not None:
         if after > last.seq:
             raise ValidationError(f"Last-Event-ID is ahead of the run (last seq {last.seq})", path="Last-Event-ID")
         if last.terminal and after >= last.seq:
             return HttpResponse(status=204)
-        return run_stream(run_id, after, request=request, on_close=[access.acquire_stream(request)])
+        return run_stream(run_id, after, request=request, on_close=[access.acquire_stream(request)],
+                          executor=run.executor)
     rows = await db.call(lambda: list(RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")))
     if not rows:
         last_row = await db.call(lambda: RunEvent.objects.filter(run_id=run_id).order_by("-seq").first())

@@ -64,8 +64,10 @@ class BaseEventLog(ABC):
     shared: bool = False
 
     @abstractmethod
-    async def append(self, run_id: str, event: str, data: dict[str, Any]) -> LogEvent:
-        """Add an event; return it with its seq. Appending after a terminal event is an error."""
+    async def append(self, run_id: str, event: str, data: dict[str, Any], seq: int | None = None) -> LogEvent:
+        """Add an event; return it with its seq (``seq``: the caller, the run's one writer, knows it).
+
+        Appending after a terminal event is an error."""
 
     @abstractmethod
     async def read_after(self, run_id: str, seq: int) -> list[LogEvent]:
@@ -95,6 +97,14 @@ class BaseEventLog(ABC):
     @abstractmethod
     async def executor_alive(self, executor_id: str) -> bool:
         """Whether the executor that owns a run may still be running it."""
+
+    async def request_cancel(self, run_id: str) -> bool:
+        """Ask the process executing ``run_id`` to cancel it; False if this log cannot reach it."""
+        return False
+
+    async def cancel_requested(self, run_id: str) -> bool:
+        """Whether another process asked to cancel ``run_id`` (polled by the executor's watchdog)."""
+        return False
 
     async def finished(self, run_id: str) -> None:
         """The run ended: schedule its removal after the retention period."""

@@ -33,10 +33,12 @@ class MemoryEventLog(BaseEventLog):
             log = self._runs[run_id] = _RunLog()
         return log
 
-    async def append(self, run_id: str, event: str, data: dict[str, Any]) -> LogEvent:
+    async def append(self, run_id: str, event: str, data: dict[str, Any], seq: int | None = None) -> LogEvent:
         log = self._run(run_id)
         if log.closed:
             raise RuntimeError(f"run {run_id} already ended; cannot append {event!r}")
+        if seq is not None and seq != len(log.events) + 1:
+            raise RuntimeError(f"run {run_id}: expected seq {len(log.events) + 1}, got {seq}")
         item = LogEvent(run_id, len(log.events) + 1, event, sse.dumps(data))
         log.events.append(item)
         log.closed = item.terminal

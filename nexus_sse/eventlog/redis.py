@@ -1,0 +1,180 @@
+"""Redis Streams event log: several processes (and machines) share runs.
+
+- One stream per run, ``<prefix>run:<id>``, entry ids ``0-<seq>``: ``XADD`` appends (one round trip,
+  with the retention ``EXPIRE`` in the same pipeline), ``XREAD BLOCK`` from ``0-<cursor>`` follows (the
+  server wakes us; no polling), ``XRANGE``/``XREVRANGE`` read.
+- Retention: at most ``MAXLEN`` events per run (older ones are trimmed and replayed from the database
+  archive), kept ``MAX_AGE_SECONDS`` after the last append, ``EVENT_LOG_RETENTION_SECONDS`` after the end.
+- Liveness: each process refreshes ``<prefix>executor:<id>`` (TTL ``HEARTBEAT_SECONDS``); a run whose
+  executor's key is gone was interrupted.
+- Subscribers: a hash per run, one field per process, so a dead process's streams stop counting.
+- Cancel: a flag per run that the executing process's watchdog reads.
+
+Options (``NEXUS_SSE["EVENT_LOG_OPTIONS"]``): ``URL`` (``redis://127.0.0.1:6379/0``), ``PREFIX``
+(``nexus_sse:``), ``MAXLEN`` (100000), ``MAX_AGE_SECONDS`` (86400), ``HEARTBEAT_SECONDS`` (10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from django.core.checks import Error
+
+from nexus_sse import conf, sse
+from nexus_sse.eventlog.base import EXECUTOR_ID, BaseEventLog, LogEvent
+
+logger = logging.getLogger("nexus_sse.eventlog.redis")
+
+
+class RedisEventLog(BaseEventLog):
+    """Per-run Redis Streams, shared by every process pointing at the same Redis."""
+
+    shared = True
+
+    def __init__(self, **options: Any) -> None:
+        self.url = options.get("URL", "redis://127.0.0.1:6379/0")
+        self.prefix = options.get("PREFIX", "nexus_sse:")
+        self.maxlen = int(options.get("MAXLEN", 100_000))
+        self.max_age = int(options.get("MAX_AGE_SECONDS", 86_400))
+        self.heartbeat = float(options.get("HEARTBEAT_SECONDS", 10.0))
+        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._heartbeats: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+        self._subscribers: dict[str, int] = {}
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> list:
+        try:
+            import redis.asyncio  # noqa: F401
+        except ImportError:
+            return [Error("NEXUS_SSE['EVENT_LOG'] is 'redis' but the redis package is not installed.",
+                          hint="pip install redis", id="nexus_sse.E008")]
+        unknown = set(options) - {"URL", "PREFIX", "MAXLEN", "MAX_AGE_SECONDS", "HEARTBEAT_SECONDS"}
+        if unknown:
+            return [Error(f"Unknown NEXUS_SSE['EVENT_LOG_OPTIONS'] keys for redis: {sorted(unknown)}",
+                          id="nexus_sse.E008")]
+        return []
+
+    # -- connections ---------------------------------------------------------------------------
+    def _redis(self) -> Any:
+        """A client for the running loop (asyncio clients cannot cross loops), heartbeat started."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            import redis.asyncio as aioredis
+
+            client = self._clients[loop] = aioredis.Redis.from_url(self.url, max_connections=None)
+            self._heartbeats[loop] = loop.create_task(self._beat(client), name="nexus_sse heartbeat")
+        return client
+
+    async def _beat(self, client: Any) -> None:
+        key = self._key("executor", EXECUTOR_ID)
+        while True:
+            try:
+                await client.set(key, "1", px=int(self.heartbeat * 1000))
+            except Exception as exc:  # Redis away: try again next beat
+                logger.warning("heartbeat to Redis failed: %s", exc)
+            await asyncio.sleep(self.heartbeat / 3)
+
+    def _key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    def _stream(self, run_id: str) -> str:
+        return self._key("run", run_id)
+
+    @staticmethod
+    def _event(run_id: str, entry_id: bytes, fields: dict[bytes, bytes]) -> LogEvent:
+        return LogEvent(run_id, int(entry_id.split(b"-")[1]), fields[b"e"].decode(), fields[b"d"].decode())
+
+    # -- the log -------------------------------------------------------------------------------
+    async def append(self, run_id: str, event: str, data: dict[str, Any], seq: int | None = None) -> LogEvent:
+        client = self._redis()
+        key = self._stream(run_id)
+        if seq is None:
+            last = await self.last_event(run_id)
+            seq = (last.seq if last else 0) + 1
+        item = LogEvent(run_id, seq, event, sse.dumps(data))
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.xadd(key, {"e": event, "d": item.data_json}, id=f"0-{seq}", maxlen=self.maxlen, approximate=True)
+            pipe.expire(key, self.max_age)
+            await pipe.execute()
+        return item
+
+    async def read_after(self, run_id: str, seq: int) -> list[LogEvent]:
+        entries = await self._redis().xrange(self._stream(run_id), min=f"(0-{seq}", max="+")
+        return [self._event(run_id, entry_id, fields) for entry_id, fields in entries]
+
+    async def wait_after(self, run_id: str, seq: int, timeout: float | None) -> list[LogEvent]:
+        block = 0 if timeout is None else max(1, int(timeout * 1000))
+        reply = await self._redis().xread({self._stream(run_id): f"0-{seq}"}, block=block, count=1000)
+        if not reply:
+            return []
+        return [self._event(run_id, entry_id, fields) for entry_id, fields in reply[0][1]]
+
+    async def last_event(self, run_id: str) -> LogEvent | None:
+        entries = await self._redis().xrevrange(self._stream(run_id), max="+", min="-", count=1)
+        return self._event(run_id, *entries[0]) if entries else None
+
+    async def exists(self, run_id: str) -> bool:
+        return bool(await self._redis().exists(self._stream(run_id)))
+
+    # -- presence, liveness, control -----------------------------------------------------------
+    async def add_subscriber(self, run_id: str) -> None:
+        self._subscribers[run_id] = self._subscribers.get(run_id, 0) + 1
+        await self._publish_subscribers(run_id)
+
+    async def remove_subscriber(self, run_id: str) -> None:
+        count = self._subscribers.get(run_id, 0) - 1
+        if count <= 0:
+            self._subscribers.pop(run_id, None)
+        else:
+            self._subscribers[run_id] = count
+        await self._publish_subscribers(run_id)
+
+    async def _publish_subscribers(self, run_id: str) -> None:
+        key = self._key("subs", run_id)
+        count = self._subscribers.get(run_id, 0)
+        async with self._redis().pipeline(transaction=False) as pipe:
+            if count:
+                pipe.hset(key, EXECUTOR_ID, count)
+            else:
+                pipe.hdel(key, EXECUTOR_ID)
+            pipe.expire(key, self.max_age)
+            await pipe.execute()
+
+    async def subscriber_count(self, run_id: str) -> int:
+        counts = await self._redis().hgetall(self._key("subs", run_id))
+        total = 0
+        for process, count in counts.items():
+            name = process.decode()
+            if name == EXECUTOR_ID or await self.executor_alive(name):
+                total += int(count)
+        return total
+
+    async def executor_alive(self, executor_id: str) -> bool:
+        if executor_id == EXECUTOR_ID:
+            return True
+        return bool(await self._redis().exists(self._key("executor", executor_id)))
+
+    async def request_cancel(self, run_id: str) -> bool:
+        await self._redis().set(self._key("cancel", run_id), "1", ex=self.max_age)
+        return True
+
+    async def cancel_requested(self, run_id: str) -> bool:
+        return bool(await self._redis().exists(self._key("cancel", run_id)))
+
+    async def finished(self, run_id: str) -> None:
+        retention = int(max(1, conf.get("EVENT_LOG_RETENTION_SECONDS")))
+        async with self._redis().pipeline(transaction=False) as pipe:
+            pipe.expire(self._stream(run_id), retention)
+            pipe.delete(self._key("cancel", run_id))
+            await pipe.execute()
+
+    async def close(self) -> None:
+        for task in self._heartbeats.values():
+            task.cancel()
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        self._heartbeats.clear()
