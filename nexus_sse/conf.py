@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_STREAMS_PER_USER": None,
     # Lifetime of signed stream tokens (for EventSource, which cannot send headers), seconds.
     "STREAM_TOKEN_SECONDS": 300,
+    # Serve Prometheus metrics at metrics/ (to staff, or to "Authorization: Bearer <METRICS_TOKEN>").
+    "METRICS_ENABLED": False,
+    "METRICS_TOKEN": None,
     # LLM providers by alias. Each entry: {"BACKEND": alias-or-dotted-path, **options}.
     "LLM_PROVIDERS": {"offline": {"BACKEND": "offline"}},
     # The provider alias LLMAgentNode uses when its config names none.

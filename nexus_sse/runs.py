@@ -17,7 +17,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from nexus_sse import archive, conf, db, sse
+from nexus_sse import archive, conf, db, metrics, sse
+from nexus_sse.logs import current_run
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.eventlog.base import EXECUTOR_ID
 from nexus_sse.exceptions import InternalError, NexusError, NodeError, RunCancelledError, RunTimeoutError
@@ -57,6 +58,7 @@ class Executor:
         item = await self.log.append(self.run_id, event, self.stamp(event, data), seq=self.seq + 1)
         self.seq = item.seq
         self.pending.append(item)
+        metrics.events_appended.inc()
         if len(self.pending) >= conf.get("ARCHIVE_BATCH_SIZE"):
             self.start_flush()
         elif self.flush_timer is None:
@@ -83,6 +85,7 @@ class Executor:
                 self.pending[:0] = batch
 
     async def execute(self) -> None:
+        current_run.set(self.run_id)
         started = time.monotonic()
         watchdog = asyncio.ensure_future(self.watch())
         status, result, outputs, error = Run.Status.COMPLETED, None, None, None
@@ -105,6 +108,8 @@ class Executor:
             if watchdog:
                 watchdog.cancel()
         elapsed = round(time.monotonic() - started, 6)
+        metrics.run_duration.observe(elapsed)
+        metrics.runs_finished.labels(status=status).inc()
         if error is None:
             event, data = "complete", {"result": result, "outputs": outputs, "execution_time": elapsed}
         else:
@@ -140,6 +145,7 @@ class Executor:
                                                             "error_type": "InternalError"})
         try:
             await self.log.append(self.run_id, event, data, seq=terminal.seq)
+            metrics.events_appended.inc()
             await self.log.finished(self.run_id)
         except Exception:
             logger.exception("run %s: the event log refused the terminal event", self.run_id)
@@ -197,6 +203,7 @@ async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user:
     )
     await db.call(archive.insert_run, run)
     executor = Executor(run, graph, workflow)
+    metrics.runs_started.labels(workflow=workflow.slug).inc()
     await executor.emit("start", {"workflow_id": workflow.slug, "version": workflow.version})
     # A fresh context: the run must not inherit the request's ThreadSensitiveContext, whose thread
     # ends with the response (asgiref refuses calls from tasks that outlive it). Its database calls

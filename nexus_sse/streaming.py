@@ -15,7 +15,8 @@ from typing import Any
 
 from django.http import HttpRequest, StreamingHttpResponse
 
-from nexus_sse import conf, sse
+from nexus_sse import conf, metrics, sse
+from nexus_sse.logs import current_run
 from nexus_sse.eventlog import get_event_log
 
 logger = logging.getLogger("nexus_sse.streaming")
@@ -163,12 +164,13 @@ async def _with_keepalive(source: AsyncIterator[bytes], interval: float) -> Asyn
 
 
 def run_stream(run_id: str, after: int, *, request: HttpRequest | None = None,
-               on_close: list | None = None, executor: str | None = None) -> StreamingHttpResponse:
+               on_close: list | None = None, executor: str | None = None,
+               requested_at: float | None = None) -> StreamingHttpResponse:
     """The SSE response of a run in the event log: replay after ``after``, then live, to its end.
 
     ``executor`` (the run's executing process) lets the stream notice, while idle, that it died."""
     return _response(
-        _guarded(_follow(run_id, after, executor), None, run_id, release_thread=False),
+        _guarded(_follow(run_id, after, executor, requested_at), None, run_id, release_thread=False),
         request=request,
         headers={"X-Run-Id": run_id},
         on_close=on_close,
@@ -187,11 +189,15 @@ def archive_stream(run_id: str, chunks: list[bytes], *, request: HttpRequest | N
                      on_close=on_close)
 
 
-async def _follow(run_id: str, after: int, executor: str | None = None) -> AsyncIterator[bytes]:
+async def _follow(run_id: str, after: int, executor: str | None = None,
+                  requested_at: float | None = None) -> AsyncIterator[bytes]:
     log = get_event_log()
     keepalive = conf.get("KEEPALIVE_SECONDS")
+    current_run.set(run_id)
     await log.add_subscriber(run_id)
+    metrics.open_streams.inc()
     released = False
+    ended = False
     try:
         cursor = after
         while True:
@@ -217,9 +223,17 @@ async def _follow(run_id: str, after: int, executor: str | None = None) -> Async
                 yield b"".join(await _archived(run_id, cursor, events[0].seq))
             cursor = events[-1].seq
             yield b"".join(e.wire for e in events)
+            metrics.events_delivered.inc(len(events))
+            if requested_at is not None:
+                metrics.time_to_first_event.observe(time.perf_counter() - requested_at)
+                requested_at = None
             if events[-1].terminal:
+                ended = True
                 return
     finally:
+        metrics.open_streams.dec()
+        if not ended:
+            metrics.disconnects.inc()
         await log.remove_subscriber(run_id)
 
 

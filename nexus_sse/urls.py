@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from nexus_sse import chat, views
+from nexus_sse import chat, health, views
 from nexus_sse.api.urls import docs_urlpatterns
 
 app_name = "nexus_sse"
@@ -12,6 +12,9 @@ urlpatterns = [
     path("runs/<uuid:run_id>", views.run_detail, name="run-detail"),
     path("runs/<uuid:run_id>/events", views.run_events, name="run-events"),
     path("runs/<uuid:run_id>/cancel", views.run_cancel, name="run-cancel"),
+    path("health", health.health, name="health"),
+    path("ready", health.ready, name="ready"),
+    path("metrics", health.metrics_view, name="metrics"),
     path("chat/", chat.chat_page, name="chat"),
     path("chat/<str:workflow>/", chat.chat_page, name="chat-workflow"),
     path("api/", include("nexus_sse.api.urls")),

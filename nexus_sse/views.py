@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from nexus_sse import access, conf, db, payload, registry, runs, sse
+from nexus_sse import access, conf, db, metrics, payload, registry, runs, sse
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.exceptions import ERROR_TYPES, InternalError, NexusError, NotFound, ValidationError
 from nexus_sse.models import Run, RunEvent, Workflow
@@ -97,8 +98,10 @@ def run_urls(request: HttpRequest, run_id: str) -> dict[str, str]:
 @api_view("GET", "POST")
 async def execute(request: HttpRequest, name: str) -> HttpResponse:
     """Start a run of workflow ``name`` (or resume one, given Last-Event-ID) and stream or return it."""
+    requested_at = time.perf_counter()
     cursor = payload.last_event_id(request)
     if cursor is not None:
+        metrics.resumes.inc()
         run = await get_run(request, cursor[0])
         if run.workflow.slug != name:
             raise NotFound(f"run {cursor[0]} is not a run of {name!r}")
@@ -125,7 +128,8 @@ async def execute(request: HttpRequest, name: str) -> HttpResponse:
         raise
     run_id = str(run.pk)
     if stream:
-        return run_stream(run_id, 0, request=request, on_close=[release], executor=run.executor)
+        return run_stream(run_id, 0, request=request, on_close=[release], executor=run.executor,
+                          requested_at=requested_at)
     if run_mode == "async":
         return JsonResponse({"run_id": run_id, "status": "pending", **run_urls(request, run_id)}, status=202)
     end = await runs.wait_for_end(run_id)
@@ -196,6 +200,7 @@ async def run_events(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     cursor = payload.last_event_id(request)
     after = 0
     if cursor is not None:
+        metrics.resumes.inc()
         if cursor[0] != str(run.pk):
             raise ValidationError("Last-Event-ID belongs to another run", path="Last-Event-ID")
         after = cursor[1]

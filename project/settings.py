@@ -98,7 +98,10 @@ NEXUS_SSE = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # every line about a run carries its id
+    "filters": {"run_id": {"()": "nexus_sse.logs.RunIdFilter"}},
+    "formatters": {"run": {"format": "%(asctime)s %(levelname)s %(name)s run=%(run_id)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["run_id"], "formatter": "run"}},
     "loggers": {"nexus_sse": {"handlers": ["console"], "level": os.environ.get("NEXUS_SSE_LOG_LEVEL", "INFO")}},
 }
 

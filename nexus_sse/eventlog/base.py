@@ -109,5 +109,8 @@ class BaseEventLog(ABC):
     async def finished(self, run_id: str) -> None:
         """The run ended: schedule its removal after the retention period."""
 
+    async def ping(self) -> None:
+        """Raise if the log cannot be reached (readiness)."""
+
     async def close(self) -> None:
         """Release connections."""

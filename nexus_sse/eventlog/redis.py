@@ -171,6 +171,9 @@ class RedisEventLog(BaseEventLog):
             pipe.delete(self._key("cancel", run_id))
             await pipe.execute()
 
+    async def ping(self) -> None:
+        await self._redis().ping()
+
     async def close(self) -> None:
         for task in self._heartbeats.values():
             task.cancel()
