@@ -49,12 +49,16 @@ run: $(VENV)/.installed
 
 test: system-deps test-main test-compat
 
-# Debian's Chromium for the browser tests (Playwright cannot download its own browser here). Needs
-# root; without it the browser tests skip (and fail under CI=true, which must have them).
+# Debian's Chromium (browser tests; Playwright cannot download its own browser here) and nginx (the
+# deployment test). Needs root; without them those tests skip (and fail under CI=true, which must run them).
+# Redis and PostgreSQL are expected to be running already (they are on this machine kind and on CI).
+SYSTEM_PACKAGES := chromium nginx
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
-	  { [ "$$(id -u)" = 0 ] && { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; } \
-	    || echo "warning: could not install chromium; browser tests will be skipped (or fail under CI)"; }
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  command -v $$p >/dev/null 2>&1 || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; } \
+	  || echo "warning: could not install$$missing; the tests needing them will skip (or fail under CI)"; fi
 
 test-main: $(VENV)/.installed
 	$(VENV)/bin/python -c 'import django, sys; print("== Python", sys.version.split()[0], "Django", django.get_version())'
