@@ -1,0 +1,103 @@
+"""What the sync and async clients share: URLs, headers, the resume state and its backoff."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import quote
+
+from nexus_sse.client.events import Event, make_event
+
+
+def split_url(url_or_base: str, workflow: str | None) -> tuple[str, str]:
+    """``(base, workflow)`` from a base URL plus a name, or from a full ``.../workflows/<name>/execute`` URL."""
+    url = url_or_base.rstrip("/")
+    if url.endswith("/execute") and "/workflows/" in url:
+        base, _, rest = url.rpartition("/workflows/")
+        return base, rest.removesuffix("/execute")
+    if not workflow:
+        raise ValueError("give a workflow name, or the full .../workflows/<name>/execute URL")
+    return url, workflow
+
+
+@dataclass
+class Options:
+    """Connection behaviour shared by both clients."""
+
+    token: str | None = None
+    stream_token: str | None = None
+    connect_timeout: float = 10.0
+    silence_timeout: float = 60.0  # no byte (not even a keepalive) for this long: the connection is dead
+    max_retries: int = 8
+    max_backoff: float = 30.0
+    on_reconnect: Callable[[int, float], None] | None = None  # (attempt, delay) before each reconnect
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream"}
+        if self.token:
+            headers["Authorization"] = f"Token {self.token}"
+        return headers
+
+
+@dataclass
+class Cursor:
+    """Where a stream is: the run, the last event seen, the server's retry hint, how many tries."""
+
+    run_id: str | None = None
+    last_id: str | None = None
+    retry_ms: int = 3000
+    attempt: int = 0
+    done: bool = False
+    resumable: bool = True
+
+    @property
+    def last_seq(self) -> int:
+        tail = (self.last_id or "").rpartition(":")[2]
+        return int(tail) if tail.isdigit() else 0
+
+    def accept(self, name: str, raw: str, event_id: str | None, retry: int | None) -> Event | None:
+        """Turn a parsed SSE event into a typed one, or None for retry-only blocks and replays."""
+        if retry is not None:
+            self.retry_ms = retry
+        if not raw:
+            return None
+        event = make_event(name, raw, event_id)
+        if event.seq is not None and event.run_id and ":" in (event_id or ""):
+            if event.seq <= self.last_seq:
+                return None  # never hand the same event out twice
+            self.run_id = event.run_id
+            self.last_id = event.id
+        elif event_id:  # Kailash Nexus: ids are a per-request counter; a reconnect would re-run
+            self.resumable = False
+            self.run_id = self.run_id or event.data.get("run_id")
+        self.attempt = 0
+        self.done = event.terminal
+        return event
+
+    def next_delay(self, max_backoff: float) -> float:
+        """The server's retry hint, doubled per failed try, capped, with jitter (0.5x to 1.5x)."""
+        base = min(self.retry_ms / 1000 * 2**self.attempt, max_backoff)
+        self.attempt += 1
+        return base * random.uniform(0.5, 1.5)
+
+
+def execute_request(base: str, workflow: str, inputs: dict[str, Any], options: Options) -> dict[str, Any]:
+    """How to start a run: POST (or GET with the stream token, for token-bound access)."""
+    url = f"{base}/workflows/{quote(workflow, safe='')}/execute"
+    if options.stream_token:
+        return {"method": "GET", "url": url, "params": {"inputs": json.dumps(inputs),
+                                                       "stream_token": options.stream_token}}
+    return {"method": "POST", "url": url, "json": {"inputs": inputs, "mode": "stream"}}
+
+
+def events_request(base: str, cursor: Cursor, options: Options) -> dict[str, Any]:
+    params = {"stream_token": options.stream_token} if options.stream_token else {}
+    headers = {"Last-Event-ID": cursor.last_id} if cursor.last_id else {}
+    return {"method": "GET", "url": f"{base}/runs/{cursor.run_id}/events", "params": params, "headers": headers}
+
+
+def now() -> float:
+    return time.monotonic()

@@ -1,0 +1,145 @@
+"""The Python client over a real socket: every demo workflow, resumes after cuts, backoff, typed errors."""
+
+import threading
+import time
+
+import pytest
+
+from nexus_sse.client import AsyncNexusClient, CompleteEvent, ConnectionLost, NexusClient, TokenEvent, run, stream
+from nexus_sse.client.common import Cursor
+from nexus_sse.exceptions import NodeError, NotFound, RunCancelledError, ValidationError
+from nexus_sse.models import Run, RunEvent
+from tests.live import ServerProcess
+from tests.sse_helpers import wait_for
+from tests.tcp_proxy import TcpProxy
+
+OVERRIDES = {"RETRY_MILLISECONDS": 200, "ORPHAN_SECONDS": 30.0,
+             "LLM_PROVIDERS": {"offline": {"BACKEND": "offline", "TOKEN_DELAY": 0.0}}}
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup):
+    with ServerProcess("uvicorn", overrides=OVERRIDES) as proc:
+        yield proc
+
+
+@pytest.fixture
+def url(server, workflows):
+    return server.url
+
+
+@pytest.mark.parametrize(("workflow", "inputs", "check"), [
+    ("chat", {"message": "Hello!"}, lambda r: 'You said: "Hello!"' in r["response"]),
+    ("research", {"topic": "tides", "fetch": {"delay": 0.05}, "summarise": {"delay": 0.05}},
+     lambda r: r["result"].startswith("Report on tides:")),
+    ("greet", {"name": "Ann"}, lambda r: r == {"result": "Hello, Ann!"}),
+])
+def test_the_client_reads_every_demo_workflow_to_completion(url, workflow, inputs, check):
+    with NexusClient(url) as client:
+        events = list(client.stream(workflow, inputs))
+        assert events[0].event == "start" and events[0].workflow_id == workflow
+        assert isinstance(events[-1], CompleteEvent) and check(events[-1].result)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert check(client.run(workflow, inputs))
+    assert check(run(f"{url}/workflows/{workflow}/execute", inputs=inputs))
+
+
+async def test_the_async_client_streams_and_runs(url):
+    async with AsyncNexusClient(url) as client:
+        events = [e async for e in client.stream("chat", {"message": "async hi"})]
+        tokens = "".join(e.delta for e in events if isinstance(e, TokenEvent))
+        assert tokens == events[-1].result["response"]
+        assert await client.run("greet", {"name": "Bo"}) == {"result": "Hello, Bo!"}
+        status = await client.status(events[0].run_id)
+        assert status["status"] == "completed"
+
+
+@pytest.mark.parametrize("cut_after", [1, 3, 10, 25])
+def test_a_cut_connection_resumes_with_every_event_exactly_once(server, workflows, cut_after):
+    reconnects = []
+    with TcpProxy(server.port) as proxy, NexusClient(proxy.url, on_reconnect=lambda a, d: reconnects.append(d)) as c:
+        events = []
+        for event in c.stream("tokens", {"count": 30, "delay": 0.01}):
+            events.append(event)
+            if len(events) == cut_after:
+                proxy.cut()
+    run_id = events[0].run_id
+    archived = list(RunEvent.objects.filter(run_id=run_id).order_by("seq").values_list("seq", "event"))
+    assert [(e.seq, e.event) for e in events] == archived
+    assert len(reconnects) >= 1 and Run.objects.filter(workflow__slug="tokens").count() == 1
+
+
+def test_backoff_honours_retry_and_grows_to_its_cap():
+    cursor = Cursor(retry_ms=200)
+    delays = [cursor.next_delay(max_backoff=1.0) for _ in range(6)]
+    bases = [0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
+    assert all(0.5 * b <= d <= 1.5 * b for d, b in zip(delays, bases)), delays
+    cursor.accept("token", '{"delta": "x", "run_id": "r"}', "r:1", None)
+    assert cursor.attempt == 0  # an event resets the backoff
+
+
+def test_the_first_reconnect_waits_about_the_servers_retry(server, workflows):
+    delays, cut_at = [], []
+    with TcpProxy(server.port) as proxy, NexusClient(proxy.url, on_reconnect=lambda a, d: delays.append(d)) as c:
+        resumed_at = None
+        for event in c.stream("tokens", {"count": 10, "delay": 0.02}):
+            if event.seq == 3:
+                cut_at.append(time.monotonic())
+                proxy.cut()
+            elif event.seq == 4:
+                resumed_at = time.monotonic()
+    assert 0.1 <= delays[0] <= 0.3  # RETRY_MILLISECONDS=200 with jitter
+    assert resumed_at - cut_at[0] >= delays[0]
+
+
+def test_errors_are_typed_by_error_type(url):
+    with NexusClient(url) as client:
+        with pytest.raises(NodeError) as failed:
+            client.run("fail")
+        assert failed.value.extra["run_id"] and "secret" not in failed.value.message
+        with pytest.raises(ValidationError) as invalid:
+            client.run("typed", {"count": "x"})
+        assert invalid.value.path == "inputs.count"
+        with pytest.raises(NotFound):
+            list(client.stream("nope"))
+
+
+def test_a_cancelled_run_ends_its_stream_and_run_raises_the_cancelled_error(url):
+    with NexusClient(url) as client, NexusClient(url) as other:
+        events = client.stream("slow", {"seconds": 20})
+        first = next(events)
+        assert other.cancel(first.run_id)["status"] == "cancelling"
+        rest = list(events)
+        assert rest[-1].event == "error" and rest[-1].error_type == "CancelledError"
+
+        def cancel_the_running_run():
+            running = wait_for(lambda: Run.objects.filter(workflow__slug="slow", status="running").first())
+            other.cancel(str(running.pk))
+
+        canceller = threading.Thread(target=cancel_the_running_run)
+        canceller.start()
+        try:
+            with pytest.raises(RunCancelledError) as info:
+                client.run("slow", {"seconds": 20})
+        finally:
+            canceller.join()
+        assert info.value.error_type == "CancelledError"
+
+
+def test_a_drop_before_the_run_id_is_known_never_reruns(server, workflows):
+    with TcpProxy(server.port) as proxy:
+        proxy.cut()  # nothing open yet: harmless
+        with NexusClient(proxy.url, max_retries=0) as client:
+            it = client.stream("tokens", {"count": 50, "delay": 0.02})
+            first = next(it)
+            proxy.cut()
+            with pytest.raises(ConnectionLost):
+                list(it)
+    assert Run.objects.filter(workflow__slug="tokens").count() == 1
+    assert first.event == "start"
+
+
+def test_kailash_style_ids_are_not_resumed():
+    cursor = Cursor()
+    event = cursor.accept("start", '{"workflow_id": "x"}', "1", None)
+    assert event.event == "start" and not cursor.resumable
