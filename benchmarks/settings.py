@@ -5,6 +5,13 @@ import os
 from project.settings import *  # noqa: F403
 
 DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ROOT_URLCONF = "benchmarks.urls"
+# An API-only middleware stack, the same for nexus_sse and baseline A. Each MiddlewareMixin middleware
+# costs two thread hops per request; the demo site's nine are measured separately (see performance.md).
+if os.environ.get("NEXUS_BENCH_MIDDLEWARE") != "demo":
+    MIDDLEWARE = ["django.middleware.security.SecurityMiddleware", "django.middleware.common.CommonMiddleware"]
+INSTALLED_APPS = [*INSTALLED_APPS, "benchmarks"]  # noqa: F405  (benchmarks/workflows.py)
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
@@ -13,5 +20,8 @@ DATABASES = {
                     "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
     }
 }
-NEXUS_SSE = {"LLM_PROVIDERS": {"offline": {"BACKEND": "offline", "TOKEN_DELAY": 0.0}}}
+NEXUS_SSE = {
+    "LLM_PROVIDERS": {"offline": {"BACKEND": "offline", "TOKEN_DELAY": 0.0}},
+    "ORPHAN_SECONDS": 3600.0,
+}
 LOGGING = {"version": 1, "disable_existing_loggers": False}

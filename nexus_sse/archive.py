@@ -60,7 +60,8 @@ def insert_events(run_id: str, events: list[LogEvent], alias: str = "default") -
     run_value = RunEvent._meta.get_field("run").target_field.get_db_prep_save(run_id, conn)
     created = RunEvent._meta.get_field("created_at").get_db_prep_save(timezone.now(), conn)
     rows = [(run_value, e.seq, e.event, e.data_json, created) for e in events]
-    with conn.cursor() as cursor:
+    # One transaction per batch: in autocommit every row would be a commit of its own (10x slower).
+    with transaction.atomic(using=alias), conn.cursor() as cursor:
         cursor.executemany(_insert_events_sql(alias), rows)
 
 

@@ -119,11 +119,12 @@ class Executor:
         await self.finish(status, event, self.stamp(event, data), elapsed, result, outputs, error)
 
     async def finish(self, status, event, data, elapsed, result, outputs, error) -> None:
+        """Record the end, then tell the streams; older events may still be on their way to the
+        archive (a long token stream writes faster than a database): they follow in the background,
+        while the log still holds them for any replay."""
         if self.flush_timer is not None:
             self.flush_timer.cancel()
             self.flush_timer = None
-        if self.flush_task is not None:
-            await asyncio.shield(self.flush_task)
         terminal = LogEvent(self.run_id, self.seq + 1, event, sse.dumps(data))
         fields = {
             "status": status,
@@ -134,9 +135,10 @@ class Executor:
             "finished_at": timezone.now(),
             "execution_time": elapsed,
         }
-        rows, self.pending = [*self.pending, terminal], []
-        try:
-            await db.call(archive.finish_run, self.run_id, rows, fields)
+        backlog, self.pending = self.pending, []
+        small = len(backlog) <= conf.get("ARCHIVE_BATCH_SIZE")
+        try:  # one small transaction: the run's end and its terminal event (+ a short backlog)
+            await db.call(archive.finish_run, self.run_id, [*backlog, terminal] if small else [terminal], fields)
         except Exception:
             # The stream must still end: log it, tell the client, keep the process alive.
             logger.exception("run %s: recording the end failed", self.run_id)
@@ -149,6 +151,13 @@ class Executor:
             await self.log.finished(self.run_id)
         except Exception:
             logger.exception("run %s: the event log refused the terminal event", self.run_id)
+        if self.flush_task is not None:
+            await asyncio.shield(self.flush_task)
+        if not small:
+            try:
+                await db.call(archive.insert_events, self.run_id, backlog)
+            except Exception:
+                logger.exception("run %s: archiving the last %d events failed", self.run_id, len(backlog))
 
     async def watch(self) -> None:
         """Cancel the run when another process asks (shared logs), or once nobody has streamed it

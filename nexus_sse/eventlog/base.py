@@ -9,7 +9,6 @@ import uuid
 from abc import ABC, abstractmethod
 from typing import Any
 
-from nexus_sse import sse
 
 TERMINAL_EVENTS = frozenset({"complete", "error"})
 
@@ -45,7 +44,9 @@ class LogEvent:
     def wire(self) -> bytes:
         """The event as SSE bytes (built once, shared by every subscriber)."""
         if self._wire is None:
-            self._wire = sse.encode(self.event, self.data_json, id=self.id)
+            # No sse.encode checks: event names come from the executor's fixed set and data_json is
+            # json.dumps output, which never holds a raw line break.
+            self._wire = f"id: {self.run_id}:{self.seq}\nevent: {self.event}\ndata: {self.data_json}\n\n".encode()
         return self._wire
 
     def __repr__(self) -> str:
