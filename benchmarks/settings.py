@@ -11,6 +11,7 @@ ROOT_URLCONF = "benchmarks.urls"
 # costs two thread hops per request; the demo site's nine are measured separately (see performance.md).
 if os.environ.get("NEXUS_BENCH_MIDDLEWARE") != "demo":
     MIDDLEWARE = ["django.middleware.security.SecurityMiddleware", "django.middleware.common.CommonMiddleware"]
+    SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]  # the admin is not benchmarked
 INSTALLED_APPS = [*INSTALLED_APPS, "benchmarks"]  # noqa: F405  (benchmarks/workflows.py)
 DATABASES = {
     "default": {

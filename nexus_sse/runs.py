@@ -35,8 +35,10 @@ _executors: dict[str, Executor] = {}
 class Executor:
     """Runs one workflow run: emits its events, archives them, records how it ended."""
 
-    def __init__(self, run: Run, graph: WorkflowGraph, workflow: Workflow) -> None:
+    def __init__(self, run: Run, graph: WorkflowGraph, workflow: Workflow, persisted: bool = True) -> None:
         self.run = run
+        #: whether the Run row exists yet (with the in-memory log it is written with the first batch)
+        self.persisted = persisted
         self.run_id = str(run.pk)
         self.graph = graph
         self.workflow = workflow
@@ -79,7 +81,11 @@ class Executor:
         batch, self.pending = self.pending, []
         if batch:
             try:
-                await db.call(archive.insert_events, self.run_id, batch)
+                if self.persisted:
+                    await db.call(archive.insert_events, self.run_id, batch)
+                else:
+                    await db.call(_save_run, self.run, batch)
+                    self.persisted = True
             except Exception:
                 logger.exception("run %s: archiving %d events failed; retrying at the end", self.run_id, len(batch))
                 self.pending[:0] = batch
@@ -135,10 +141,19 @@ class Executor:
             "finished_at": timezone.now(),
             "execution_time": elapsed,
         }
+        if not self.persisted and self.flush_task is not None:
+            await asyncio.shield(self.flush_task)  # it may be writing the Run row right now
         backlog, self.pending = self.pending, []
         small = len(backlog) <= conf.get("ARCHIVE_BATCH_SIZE")
+        rows = [*backlog, terminal] if small else [terminal]
         try:  # one small transaction: the run's end and its terminal event (+ a short backlog)
-            await db.call(archive.finish_run, self.run_id, [*backlog, terminal] if small else [terminal], fields)
+            if self.persisted:
+                await db.call(archive.finish_run, self.run_id, rows, fields)
+            else:
+                for name, value in fields.items():
+                    setattr(self.run, name, value)
+                await db.call(_save_run, self.run, rows)
+                self.persisted = True
         except Exception:
             # The stream must still end: log it, tell the client, keep the process alive.
             logger.exception("run %s: recording the end failed", self.run_id)
@@ -188,6 +203,17 @@ class Executor:
             self.task.cancel()
 
 
+def _save_run(run: Run, events: list[LogEvent]) -> None:
+    """Write a Run row not written yet (with its current fields) and events, in one transaction."""
+    with transaction.atomic():
+        # Foreign keys are checked at commit: look first whether the workflow's row was replaced
+        # (deleted and synced again) since the run started, and follow it.
+        if not Workflow.objects.filter(pk=run.workflow_id).exists():
+            run.workflow = Workflow.objects.get(slug=run.workflow.slug)
+        archive.insert_run(run)
+        archive.insert_events(str(run.pk), events)
+
+
 def public_message(error: NexusError) -> str:
     """The message clients see: node internals only when EXPOSE_ERRORS (default: DEBUG)."""
     if isinstance(error, (NodeError, InternalError)) and not getattr(error, "public", False) \
@@ -209,9 +235,15 @@ async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user:
         user=user if getattr(user, "is_authenticated", False) else None,
         executor=EXECUTOR_ID,
         started_at=timezone.now(),
+        created_at=timezone.now(),
     )
-    await db.call(archive.insert_run, run)
-    executor = Executor(run, graph, workflow)
+    log = get_event_log()
+    # Written now when other processes may be asked about it at once (shared log), or when it runs in
+    # the background (its status is looked up anywhere: API, admin). Otherwise with its first events.
+    persist_now = log.shared or mode == "async"
+    if persist_now:
+        await db.call(archive.insert_run, run)
+    executor = Executor(run, graph, workflow, persisted=persist_now)
     metrics.runs_started.labels(workflow=workflow.slug).inc()
     await executor.emit("start", {"workflow_id": workflow.slug, "version": workflow.version})
     # A fresh context: the run must not inherit the request's ThreadSensitiveContext, whose thread

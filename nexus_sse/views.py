@@ -82,7 +82,12 @@ async def get_run(request: HttpRequest, run_id: str | uuid.UUID) -> Run:
     await runs.recover_interrupted_once()  # after a restart, no run may look alive forever
     run = await db.call(lambda: Run.objects.select_related("workflow").filter(pk=run_id).first())
     if run is None:
-        raise NotFound("no such run")
+        # A run of this process may not be written yet (the in-memory log writes it with its
+        # first batch of events, within ARCHIVE_INTERVAL_SECONDS).
+        executor = runs.local_executor(str(run_id))
+        if executor is None:
+            raise NotFound("no such run")
+        run = executor.run
     await access.authorize_run(request, run)
     return run
 

@@ -135,6 +135,7 @@ def test_a_drop_before_the_run_id_is_known_never_reruns(server, workflows):
             proxy.cut()
             with pytest.raises(ConnectionLost):
                 list(it)
+    wait_for(lambda: Run.objects.filter(workflow__slug="tokens").exists())  # written with its first batch
     assert Run.objects.filter(workflow__slug="tokens").count() == 1
     assert first.event == "start"
 

@@ -31,11 +31,17 @@ def test_runs_of_a_killed_server_are_marked_interrupted_and_their_streams_end(ki
 
 
 def test_a_cursor_past_the_archive_of_an_interrupted_run_still_gets_its_end(workflows):
-    with ServerProcess("uvicorn", overrides={"ARCHIVE_INTERVAL_SECONDS": 30.0}) as first:
+    from nexus_sse.models import RunEvent
+
+    # tokens 50 ms apart, archived once a second: the client reads 30 (1.5 s) while ~20 are archived
+    with ServerProcess("uvicorn", overrides={"ARCHIVE_INTERVAL_SECONDS": 1.0}) as first:
         with httpx.Client(base_url=first.url, timeout=15) as client:
-            seen = take(client, "GET", "/workflows/slow/execute?seconds=60", limit=2)
-            first.kill()  # nothing was archived yet
+            seen = take(client, "GET", "/workflows/tokens/execute?count=200&delay=0.05", limit=30)
+            first.kill()
+    run_id = seen[0].json()["run_id"]
+    archived = RunEvent.objects.filter(run_id=run_id).count()
+    assert 0 < archived < len(seen), "precondition: the client is ahead of the archive"
     with ServerProcess("uvicorn") as second:
         with httpx.Client(base_url=second.url, timeout=15) as client:
-            resumed = take(client, "GET", "/workflows/slow/execute", params={"lastEventId": seen[-1].id})
+            resumed = take(client, "GET", "/workflows/tokens/execute", params={"lastEventId": seen[-1].id})
     assert len(resumed) == 1 and resumed[0].event == "error" and resumed[0].json()["error"] == "interrupted"
