@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from nexus_sse import archive, conf, db, metrics, sse
@@ -205,13 +205,17 @@ class Executor:
 
 def _save_run(run: Run, events: list[LogEvent]) -> None:
     """Write a Run row not written yet (with its current fields) and events, in one transaction."""
-    with transaction.atomic():
-        # Foreign keys are checked at commit: look first whether the workflow's row was replaced
-        # (deleted and synced again) since the run started, and follow it.
-        if not Workflow.objects.filter(pk=run.workflow_id).exists():
-            run.workflow = Workflow.objects.get(slug=run.workflow.slug)
-        archive.insert_run(run)
-        archive.insert_events(str(run.pk), events)
+    try:
+        with transaction.atomic():
+            archive.insert_run(run)
+            archive.insert_events(str(run.pk), events)
+    except IntegrityError:
+        # (Foreign keys are checked at commit.) The workflow's row was replaced since the run
+        # started (deleted and synced again): follow it to its new row, once.
+        run.workflow = Workflow.objects.get(slug=run.workflow.slug)
+        with transaction.atomic():
+            archive.insert_run(run)
+            archive.insert_events(str(run.pk), events)
 
 
 def public_message(error: NexusError) -> str:
