@@ -49,6 +49,8 @@ class Executor:
         self.flush_timer: asyncio.TimerHandle | None = None
         self.cancel_reason: str | None = None
         self.task: asyncio.Task | None = None
+        self.idle = 0.0  # seconds without a subscriber, counted by the watchdog
+        self.watched = True
 
     def stamp(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
         data = {**data, "run_id": self.run_id}
@@ -76,6 +78,11 @@ class Executor:
             self.flush_timer = None
         if self.pending and (self.flush_task is None or self.flush_task.done()):
             self.flush_task = asyncio.ensure_future(self.flush(), loop=asyncio.get_running_loop())
+            self.flush_task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Future) -> None:
+        if self.flush_task is task:
+            self.flush_task = None  # do not keep a finished task per idle run
 
     async def flush(self) -> None:
         batch, self.pending = self.pending, []
@@ -93,7 +100,6 @@ class Executor:
     async def execute(self) -> None:
         current_run.set(self.run_id)
         started = time.monotonic()
-        watchdog = asyncio.ensure_future(self.watch())
         status, result, outputs, error = Run.Status.COMPLETED, None, None, None
         try:
             async with asyncio.timeout(conf.get("RUN_TIMEOUT_SECONDS")):
@@ -111,8 +117,7 @@ class Executor:
             logger.exception("run %s failed", self.run_id)
             status, error = Run.Status.FAILED, InternalError(f"{type(exc).__name__}: {exc}")
         finally:
-            if watchdog:
-                watchdog.cancel()
+            self.watched = False
         elapsed = round(time.monotonic() - started, 6)
         metrics.run_duration.observe(elapsed)
         metrics.runs_finished.labels(status=status).inc()
@@ -174,28 +179,25 @@ class Executor:
             except Exception:
                 logger.exception("run %s: archiving the last %d events failed", self.run_id, len(backlog))
 
-    async def watch(self) -> None:
-        """Cancel the run when another process asks (shared logs), or once nobody has streamed it
-        for ORPHAN_SECONDS (except runs started in async mode)."""
+    async def check(self, step: float) -> bool:
+        """One watchdog look (every ``step`` s): cancel when another process asks (shared logs), or
+        once nobody has streamed the run for ORPHAN_SECONDS (not async runs). True: stop watching."""
+        try:
+            if self.log.shared and await self.log.cancel_requested(self.run_id):
+                self.cancel("Cancelled by request.")
+                return True
+            if self.run.mode == "async":
+                return False
+            self.idle = self.idle + step if await self.log.subscriber_count(self.run_id) == 0 else 0.0
+        except Exception as exc:  # the log is unreachable: keep running, look again next step
+            logger.warning("run %s: watchdog cannot reach the event log: %s", self.run_id, exc)
+            return False
         limit = conf.get("ORPHAN_SECONDS")
-        step = max(0.02, min(1.0, limit / 5))
-        orphans_matter = self.run.mode != "async"
-        idle = 0.0
-        while True:
-            await asyncio.sleep(step)
-            try:
-                if self.log.shared and await self.log.cancel_requested(self.run_id):
-                    self.cancel("Cancelled by request.")
-                    return
-                if orphans_matter:
-                    idle = idle + step if await self.log.subscriber_count(self.run_id) == 0 else 0.0
-            except Exception as exc:  # the log is unreachable: keep running, look again next step
-                logger.warning("run %s: watchdog cannot reach the event log: %s", self.run_id, exc)
-                continue
-            if orphans_matter and idle >= limit:
-                logger.info("run %s: no subscriber for %.1fs, cancelling", self.run_id, idle)
-                self.cancel(f"Cancelled: nobody was listening for {limit:g}s.")
-                return
+        if self.idle >= limit:
+            logger.info("run %s: no subscriber for %.1fs, cancelling", self.run_id, self.idle)
+            self.cancel(f"Cancelled: nobody was listening for {limit:g}s.")
+            return True
+        return False
 
     def cancel(self, reason: str) -> None:
         if self.task and not self.task.done() and self.cancel_reason is None:
@@ -258,7 +260,28 @@ async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user:
     )
     _executors[executor.run_id] = executor
     executor.task.add_done_callback(lambda _: _executors.pop(executor.run_id, None))
+    _ensure_watchdog()
     return run
+
+
+_watchdogs: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+
+
+def _ensure_watchdog() -> None:
+    """One watchdog task per event loop looks at every running executor (not a task per run)."""
+    loop = asyncio.get_running_loop()
+    task = _watchdogs.get(loop)
+    if task is None or task.done():
+        _watchdogs[loop] = loop.create_task(_watch_all(), name="nexus_sse watchdog", context=contextvars.Context())
+
+
+async def _watch_all() -> None:
+    while _executors:
+        step = max(0.02, min(1.0, conf.get("ORPHAN_SECONDS") / 5))
+        await asyncio.sleep(step)
+        for executor in list(_executors.values()):
+            if executor.watched and await executor.check(step):
+                executor.watched = False
 
 
 async def cancel(run: Run) -> str:
