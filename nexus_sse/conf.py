@@ -52,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_STREAMS_PER_USER": None,
     # Lifetime of signed stream tokens (for EventSource, which cannot send headers), seconds.
     "STREAM_TOKEN_SECONDS": 300,
+    # On SIGTERM, runs executing in the process get this long to finish before it stops.
+    "SHUTDOWN_GRACE_SECONDS": 30.0,
     # Serve Prometheus metrics at metrics/ (to staff, or to "Authorization: Bearer <METRICS_TOKEN>").
     "METRICS_ENABLED": False,
     "METRICS_TOKEN": None,

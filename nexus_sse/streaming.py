@@ -15,7 +15,7 @@ from typing import Any
 
 from django.http import HttpRequest, StreamingHttpResponse
 
-from nexus_sse import conf, metrics, sse
+from nexus_sse import conf, metrics, shutdown, sse
 from nexus_sse.logs import current_run
 from nexus_sse.eventlog import get_event_log
 
@@ -194,6 +194,7 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
     log = get_event_log()
     keepalive = conf.get("KEEPALIVE_SECONDS")
     current_run.set(run_id)
+    shutdown.install()
     await log.add_subscriber(run_id)
     metrics.open_streams.inc()
     released = False
@@ -205,6 +206,15 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
             # longer than that pays for giving back its request thread.
             timeout = keepalive if released else min(keepalive, IDLE_RELEASE_SECONDS)
             events = await log.wait_after(run_id, cursor, timeout)
+            if shutdown.draining() and not (events and events[-1].terminal):
+                # This process is stopping: hand over what we have, then tell the client to come
+                # back (with its Last-Event-ID) in a moment, to another process.
+                if events:
+                    yield b"".join(e.wire for e in events)
+                    metrics.events_delivered.inc(len(events))
+                yield sse.retry(500) + sse.comment("server shutting down; reconnect")
+                ended = True  # a clean hand-over, not a client disconnect
+                return
             if not events:
                 if not released:
                     released = True

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from nexus_sse import access, conf, db, metrics, payload, registry, runs, sse
+from nexus_sse import access, conf, db, metrics, payload, registry, runs, shutdown, sse
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.exceptions import ERROR_TYPES, InternalError, NexusError, NotFound, ValidationError
 from nexus_sse.models import Run, RunEvent, Workflow
@@ -49,6 +49,11 @@ def api_view(*methods: str) -> Callable[[View], View]:
                     {"error": f"method {request.method} not allowed", "error_type": "ValidationError"}, status=405
                 )
                 response["Allow"] = ", ".join(methods)
+                return response
+            if shutdown.draining() and view.__name__ in ("execute", "run_events"):
+                response = error_response(InternalError("This server is shutting down; retry on another."))
+                response.status_code = 503
+                response["Retry-After"] = "1"
                 return response
             try:
                 access.enforce_csrf(request)

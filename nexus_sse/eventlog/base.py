@@ -110,6 +110,9 @@ class BaseEventLog(ABC):
     async def finished(self, run_id: str) -> None:
         """The run ended: schedule its removal after the retention period."""
 
+    def wake_all(self) -> None:
+        """Make every waiting ``wait_after`` return now (shutdown); backends that cannot, time out."""
+
     async def ping(self) -> None:
         """Raise if the log cannot be reached (readiness)."""
 

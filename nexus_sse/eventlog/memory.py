@@ -68,6 +68,13 @@ class MemoryEventLog(BaseEventLog):
                     log.waiters.remove(fut)
         return log.events[max(seq, 0):]
 
+    def wake_all(self) -> None:
+        for log in self._runs.values():
+            waiters, log.waiters = log.waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
     async def last_event(self, run_id: str) -> LogEvent | None:
         log = self._runs.get(run_id)
         return log.events[-1] if log and log.events else None

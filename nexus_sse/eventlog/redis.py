@@ -106,6 +106,10 @@ class RedisEventLog(BaseEventLog):
         return [self._event(run_id, entry_id, fields) for entry_id, fields in entries]
 
     async def wait_after(self, run_id: str, seq: int, timeout: float | None) -> list[LogEvent]:
+        from nexus_sse.shutdown import draining
+
+        if draining():  # blocking reads are short while the process drains
+            timeout = min(timeout or 0.2, 0.2)
         block = 0 if timeout is None else max(1, int(timeout * 1000))
         reply = await self._redis().xread({self._stream(run_id): f"0-{seq}"}, block=block, count=1000)
         if not reply:
