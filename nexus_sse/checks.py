@@ -60,6 +60,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
         errors.append(Error("NEXUS_SSE['METRICS_ENABLED'] must be True or False.", id="nexus_sse.E003"))
     if config["METRICS_TOKEN"] is not None and not (isinstance(config["METRICS_TOKEN"], str) and config["METRICS_TOKEN"]):
         errors.append(Error("NEXUS_SSE['METRICS_TOKEN'] must be a non-empty string or None.", id="nexus_sse.E003"))
+    if config["EXECUTOR"] not in ("inprocess", "tasks"):
+        errors.append(Error("NEXUS_SSE['EXECUTOR'] must be 'inprocess' or 'tasks'.", id="nexus_sse.E009"))
+    elif config["EXECUTOR"] == "tasks" and config["EVENT_LOG"] == "memory":
+        errors.append(Error("NEXUS_SSE['EXECUTOR'] = 'tasks' needs a shared event log: workers and web "
+                            "processes must see the same runs.", hint="Set NEXUS_SSE['EVENT_LOG'] = 'redis'.",
+                            id="nexus_sse.E009"))
     errors += _check_event_log(config)
     errors += _check_llm(config)
     if not getattr(settings, "ASGI_APPLICATION", None):

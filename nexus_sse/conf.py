@@ -52,6 +52,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_STREAMS_PER_USER": None,
     # Lifetime of signed stream tokens (for EventSource, which cannot send headers), seconds.
     "STREAM_TOKEN_SECONDS": 300,
+    # Where runs execute: "inprocess" (the web process that received them) or "tasks" (Django tasks
+    # workers; needs the Redis event log). See worker.py.
+    "EXECUTOR": "inprocess",
+    "TASKS_BACKEND": "default",
+    "TASKS_QUEUE": "nexus_sse",
     # On SIGTERM, runs executing in the process get this long to finish before it stops.
     "SHUTDOWN_GRACE_SECONDS": 30.0,
     # Serve Prometheus metrics at metrics/ (to staff, or to "Authorization: Bearer <METRICS_TOKEN>").

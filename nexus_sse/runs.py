@@ -244,6 +244,8 @@ async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user:
         created_at=timezone.now(),
     )
     log = get_event_log()
+    if conf.get("EXECUTOR") == "tasks":
+        return await _queue(run, workflow)
     # Written now when other processes may be asked about it at once (shared log), or when it runs in
     # the background (its status is looked up anywhere: API, admin). Otherwise with its first events.
     persist_now = log.shared or mode == "async"
@@ -262,6 +264,41 @@ async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user:
     executor.task.add_done_callback(lambda _: _executors.pop(executor.run_id, None))
     _ensure_watchdog()
     return run
+
+
+async def _queue(run: Run, workflow: Workflow) -> Run:
+    """Record the run as pending (no executor yet), append ``start``, and hand it to a worker."""
+    from nexus_sse import worker
+
+    run.status, run.executor = Run.Status.PENDING, ""
+    data = {"workflow_id": workflow.slug, "version": workflow.version, "run_id": str(run.pk), "timestamp": time.time()}
+    await db.call(_save_run, run, [LogEvent(str(run.pk), 1, "start", sse.dumps(data))])  # row and event together
+    metrics.runs_started.labels(workflow=workflow.slug).inc()
+    await get_event_log().append(str(run.pk), "start", data, seq=1)
+    await db.call(worker.enqueue, str(run.pk))
+    return run
+
+
+async def execute_queued(run_id: str) -> None:
+    """In a worker: claim a pending run and execute it to its end, continuing its event sequence."""
+    from nexus_sse import registry
+
+    claimed = await db.call(lambda: Run.objects.filter(pk=run_id, status=Run.Status.PENDING).update(
+        status=Run.Status.RUNNING, executor=EXECUTOR_ID, started_at=timezone.now()))
+    if not claimed:
+        return  # cancelled while queued, or another worker has it
+    run = await db.call(lambda: Run.objects.select_related("workflow").get(pk=run_id))
+    log = get_event_log()
+    executor = Executor(run, registry.graph_for(run.workflow), run.workflow, persisted=True)
+    last = await log.last_event(run_id)
+    executor.seq = last.seq if last else 0
+    executor.task = asyncio.current_task()
+    _executors[run_id] = executor
+    _ensure_watchdog()
+    try:
+        await executor.execute()
+    finally:
+        _executors.pop(run_id, None)
 
 
 _watchdogs: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
@@ -293,6 +330,19 @@ async def cancel(run: Run) -> str:
     if run.finished:
         return run.status
     log = get_event_log()
+    if run.status == Run.Status.PENDING and not run.executor:  # still queued: no worker has it yet
+        if await db.call(lambda: Run.objects.filter(pk=run.pk, status=Run.Status.PENDING).update(
+                status=Run.Status.CANCELLED, error="Cancelled by request.", error_type="CancelledError",
+                finished_at=timezone.now())):
+            data = {"error": "Cancelled by request.", "error_type": "CancelledError", "run_id": str(run.pk),
+                    "timestamp": time.time()}
+            last = await log.last_event(str(run.pk))
+            seq = (last.seq if last else 0) + 1
+            await db.call(archive.insert_events, str(run.pk), [LogEvent(str(run.pk), seq, "error", sse.dumps(data))])
+            await log.append(str(run.pk), "error", data, seq=seq)
+            await log.finished(str(run.pk))
+            return Run.Status.CANCELLED
+        run = await db.call(lambda: Run.objects.get(pk=run.pk))
     if not await log.executor_alive(run.executor):
         await mark_interrupted(run)
         return Run.Status.FAILED
@@ -357,8 +407,8 @@ async def recover_interrupted_once() -> None:
 async def recover_interrupted() -> int:
     log = get_event_log()
     count = 0
-    unfinished = await db.call(
-        lambda: list(Run.objects.filter(status__in=Run.UNFINISHED).exclude(executor=EXECUTOR_ID))
+    unfinished = await db.call(  # runs with no executor are queued for a worker, not lost
+        lambda: list(Run.objects.filter(status__in=Run.UNFINISHED).exclude(executor=EXECUTOR_ID).exclude(executor=""))
     )
     for run in unfinished:
         if not await log.executor_alive(run.executor) and await mark_interrupted(run):

@@ -221,6 +221,8 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
                     await release_request_thread()
                     if timeout < keepalive:
                         continue
+                if log.shared and not executor:  # queued when we attached: has a worker taken it?
+                    executor = await _executor_of(run_id)
                 if log.shared and executor and not await log.executor_alive(executor):
                     from nexus_sse.runs import mark_interrupted  # local: runs imports streaming's peers
 
@@ -255,3 +257,10 @@ async def _archived(run_id: str, after: int, before: int) -> list[bytes]:
     rows = await db.call(lambda: list(RunEvent.objects.filter(run_id=run_id, seq__gt=after, seq__lt=before)
                                       .order_by("seq")))
     return [LogEvent(run_id, r.seq, r.event, sse.dumps(r.data)).wire for r in rows]
+
+
+async def _executor_of(run_id: str) -> str | None:
+    from nexus_sse import db
+    from nexus_sse.models import Run
+
+    return await db.call(lambda: Run.objects.filter(pk=run_id).values_list("executor", flat=True).first()) or None

@@ -175,7 +175,7 @@ async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
     run_id = str(run.pk)
     log = get_event_log()
     last = await log.last_event(run_id)
-    if not run.finished and not await log.executor_alive(run.executor):
+    if not run.finished and run.executor and not await log.executor_alive(run.executor):
         await runs.mark_interrupted(run)
         last = await log.last_event(run_id)
     elif last is None and not run.finished:

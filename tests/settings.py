@@ -40,6 +40,14 @@ NEXUS_SSE = {
 
 CORS_ALLOWED_ORIGINS = ["https://allowed.example"]
 
+# The worker tier (tests/test_worker.py): Django's tasks framework with django-tasks-db's database backend.
+try:
+    import django.tasks  # noqa: F401  (Django 6.x)
+except ImportError:
+    INSTALLED_APPS = [*INSTALLED_APPS, "django_tasks"]  # Django 5.2: the backport
+INSTALLED_APPS = [*INSTALLED_APPS, "django_tasks_db"]
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "nexus_sse"]}}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
