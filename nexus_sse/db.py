@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -58,8 +59,19 @@ def close_connections() -> None:
     """Close the connections of the database threads (tests, shutdown); threads stay usable."""
     global _executor
     executor, _executor = _executor, None
-    if executor is not None:
-        futures = [executor.submit(connections.close_all) for _ in range(executor._max_workers)]
-        for future in futures:
-            future.result()
-        executor.shutdown(wait=True)
+    if executor is None:
+        return
+    workers = executor._max_workers
+    barrier = threading.Barrier(workers, timeout=10)
+
+    def close_here() -> None:
+        # Every task waits for the others, so each runs on a thread of its own: all get closed.
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+        connections.close_all()
+
+    for future in [executor.submit(close_here) for _ in range(workers)]:
+        future.result()
+    executor.shutdown(wait=True)

@@ -15,10 +15,17 @@ CI = os.environ.get("CI") == "true"
 def _close_nexus_db_threads(django_db_setup, django_db_blocker):
     """Close nexus_sse's long-lived DB-thread connections before the test database is destroyed."""
     yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
     from nexus_sse import db
 
     with django_db_blocker.unblock():
         db.close_connections()
+        # async tests' ORM calls ran on asgiref's shared sync thread: close its connection too
+        shared = getattr(SyncToAsync, "single_thread_executor", None)
+        if shared is not None:
+            shared.submit(connections.close_all).result(10)
 
 
 @pytest.fixture

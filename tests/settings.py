@@ -34,6 +34,7 @@ else:
 
 NEXUS_SSE = {
     "KEEPALIVE_SECONDS": 15.0,
+    "SHUTDOWN_GRACE_SECONDS": 1.0,  # test servers stop quickly (test_shutdown.py sets its own)
     "LLM_PROVIDERS": {"offline": {"BACKEND": "offline", "TOKEN_DELAY": 0.0}},
     **json.loads(os.environ.get("NEXUS_TEST_OVERRIDES", "{}")),
 }
