@@ -303,7 +303,7 @@ def targets(table: dict) -> list[str]:
     check("token stream events/s ≥ 50% of baseline A", None if r is None else r >= 0.5, f"{fmt(r and 100 * r)}%")
     kb = nexus.get("KB/stream @5000") or nexus.get("KB/stream @1000")
     check("RSS per idle stream ≤ 25 KB", None if kb is None else kb <= 25, f"{fmt(kb)} KB")
-    th0, th1 = nexus.get("threads @1000"), nexus.get("threads @5000") or nexus.get("threads @1000")
+    th1 = nexus.get("threads @5000") or nexus.get("threads @1000")
     check("threads flat as streams grow", None if th1 is None else th1 <= 20, f"{fmt(th1)} threads with streams open")
     lag = nexus.get("fan-out lag s")
     check("fan-out: no subscriber lags > 1 s", None if lag is None else lag <= 1, f"{fmt(lag)} s spread")

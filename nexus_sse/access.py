@@ -8,7 +8,6 @@ Browsers authenticate with Django sessions (and need the CSRF token on POSTs); p
 from __future__ import annotations
 
 import asyncio
-import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -20,10 +19,9 @@ from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
 
 from nexus_sse import conf, db, stream_tokens
-from nexus_sse.exceptions import AuthenticationError, NotFound, PermissionDenied, RateLimitError, ValidationError
+from nexus_sse.exceptions import AuthenticationError, NotFound, PermissionDenied, RateLimitError
 from nexus_sse.models import Run, Workflow
 
-RATE_RE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 _open_streams: Counter[str] = Counter()
 
 
@@ -160,11 +158,6 @@ def acquire_stream(request: HttpRequest) -> Callable[[], None]:
                 del _open_streams[key]
 
     return release
-
-
-def check_rate_syntax(value: str) -> None:
-    if value and not RATE_RE.match(value):
-        raise ValidationError('a rate looks like "10/min" (per s, min, hour or day)', path="rate_limit")
 
 
 class _CsrfCheck(CsrfViewMiddleware):

@@ -63,17 +63,17 @@ class WorkflowAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable selected workflows", permissions=["change"])
     def enable(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for workflow in queryset:  # save() so caches hear about it
-            workflow.is_active = True
-            workflow.save(update_fields=["is_active", "updated_at"])
-        self.message_user(request, f"{queryset.count()} workflow(s) enabled.")
+        self._set_active(request, queryset, True)
 
     @admin.action(description="Disable selected workflows", permissions=["change"])
     def disable(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for workflow in queryset:
-            workflow.is_active = False
+        self._set_active(request, queryset, False)
+
+    def _set_active(self, request: HttpRequest, queryset: QuerySet, active: bool) -> None:
+        for workflow in queryset:  # save() rather than update(), so caches hear about it
+            workflow.is_active = active
             workflow.save(update_fields=["is_active", "updated_at"])
-        self.message_user(request, f"{queryset.count()} workflow(s) disabled.")
+        self.message_user(request, f"{queryset.count()} workflow(s) {'enabled' if active else 'disabled'}.")
 
     @admin.action(description="Duplicate as admin workflow", permissions=["add"])
     def duplicate(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -51,7 +51,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
         errors.append(Error("NEXUS_SSE['DEFAULT_ACCESS'] must be 'public', 'authenticated' or 'permission'.",
                             id="nexus_sse.E007"))
     rate = config["DEFAULT_RATE_LIMIT"]
-    from nexus_sse.access import RATE_RE
+    from nexus_sse.models import RATE_RE
 
     if rate is not None and not (isinstance(rate, str) and RATE_RE.match(rate)):
         errors.append(Error("NEXUS_SSE['DEFAULT_RATE_LIMIT'] must look like '10/min' (s, min, hour, day) or None.",

@@ -2,10 +2,52 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+RATE_RE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def validate_rate(value: str) -> None:
+    if value and not RATE_RE.match(value):
+        raise ValidationError('A rate looks like "10/min" (per s, min, hour or day).')
+
+
+def validate_permission(value: str) -> None:
+    if value and value.count(".") != 1:
+        raise ValidationError('Use "app_label.codename".')
+
+
+def validate_input_schema(value: Any) -> None:
+    from nexus_sse.exceptions import NexusError
+    from nexus_sse.workflows.schema import check_schema
+
+    if value is not None:
+        try:
+            check_schema(value)
+        except NexusError as exc:
+            raise ValidationError(exc.message) from None
+
+
+def workflow_errors(source: str, access: str, permission: str, definition: Any) -> dict[str, str]:
+    """Problems across fields of a workflow (the admin form and the API both ask)."""
+    from nexus_sse.exceptions import NexusError
+    from nexus_sse.workflows.builder import WorkflowBuilder
+
+    errors = {}
+    if access == "permission" and not permission:
+        errors["permission"] = 'Access "permission" needs a permission.'
+    if source != "code":
+        try:
+            WorkflowBuilder.from_dict(definition).build()
+        except NexusError as exc:
+            errors["definition"] = exc.message + (f" (at {exc.path})" if exc.path else "")
+    return errors
 
 
 class Workflow(models.Model):
@@ -32,13 +74,16 @@ class Workflow(models.Model):
     # Policy: editable for code workflows too.
     access = models.CharField(max_length=20, choices=Access.choices, default=Access.DEFAULT, blank=True)
     permission = models.CharField(
-        max_length=150, blank=True, help_text='For access "permission": "app_label.codename".'
+        max_length=150, blank=True, validators=[validate_permission],
+        help_text='For access "permission": "app_label.codename".',
     )
     rate_limit = models.CharField(
-        max_length=30, blank=True, help_text='Runs per user (per IP when anonymous), e.g. "10/min"; blank: default.'
+        max_length=30, blank=True, validators=[validate_rate],
+        help_text='Runs per user (per IP when anonymous), e.g. "10/min"; blank: default.',
     )
     input_schema = models.JSONField(
-        null=True, blank=True, help_text="JSON Schema of the inputs (admin workflows; code ones declare it in code)."
+        null=True, blank=True, validators=[validate_input_schema],
+        help_text="JSON Schema of the inputs (admin workflows; code ones declare it in code).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -48,6 +93,11 @@ class Workflow(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    def clean(self) -> None:
+        errors = workflow_errors(self.source, self.access, self.permission, self.definition)
+        if errors:
+            raise ValidationError(errors)
 
 
 class Run(models.Model):

@@ -7,7 +7,6 @@ from playwright.sync_api import expect
 
 from nexus_sse.models import Workflow
 from tests import factories
-from tests.browser import page  # noqa: F401  (fixture)
 from tests.live import ServerProcess
 
 pytestmark = pytest.mark.browser

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from nexus_sse.llm.offline import OfflineProvider
 from nexus_sse.models import Run
 from tests import factories
-from tests.browser import OUTPUT, page  # noqa: F401  (fixture)
+from tests.browser import OUTPUT
 from tests.live import ServerProcess
 from tests.tcp_proxy import TcpProxy
 

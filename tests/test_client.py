@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from nexus_sse.client import AsyncNexusClient, CompleteEvent, ConnectionLost, NexusClient, TokenEvent, run, stream
+from nexus_sse.client import AsyncNexusClient, CompleteEvent, ConnectionLost, NexusClient, TokenEvent, run
 from nexus_sse.client.common import Cursor
 from nexus_sse.exceptions import NodeError, NotFound, RunCancelledError, ValidationError
 from nexus_sse.models import Run, RunEvent

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from nexus_sse.models import Run
-from tests.sse_helpers import ACCEPT_SSE, raw_stream, take, wait_for
+from tests.sse_helpers import ACCEPT_SSE, take, wait_for
 
 SLOW_RESEARCH = {"topic": "rivers", "fetch": {"delay": 0.05}, "summarise": {"delay": 0.05}}
 

@@ -7,7 +7,6 @@ import pytest
 from httpx_sse import connect_sse
 
 from tests.live import ServerProcess
-from tests.redis_support import redis_overrides, require_redis
 from tests.sse_helpers import ACCEPT_SSE, run_status, take, wait_for
 
 TOKEN = {"Authorization": "Bearer metrics-secret"}

@@ -9,7 +9,7 @@ from django.core import signing
 
 from tests import factories
 from tests.live import ServerProcess
-from tests.sse_helpers import ACCEPT_SSE, take
+from tests.sse_helpers import take
 
 # policies change between requests here: no workflow cache
 OVERRIDES = {"MAX_STREAMS_PER_USER": 2, "ORPHAN_SECONDS": 30.0, "WORKFLOW_CACHE_SECONDS": 0.0}

@@ -10,7 +10,7 @@ from httpx_sse import connect_sse
 from nexus_sse.models import Run, RunEvent
 from tests.live import ServerProcess
 from tests.redis_support import redis_overrides, require_redis
-from tests.sse_helpers import take, wait_for
+from tests.sse_helpers import take
 
 pytestmark = pytest.mark.redis
 

@@ -13,7 +13,7 @@ from httpx_sse import connect_sse
 from nexus_sse.models import Run, RunEvent
 from tests.live import ROOT, ServerProcess
 from tests.redis_support import redis_overrides, require_redis
-from tests.sse_helpers import ACCEPT_SSE, take, wait_for
+from tests.sse_helpers import ACCEPT_SSE, take
 
 pytestmark = pytest.mark.redis
 

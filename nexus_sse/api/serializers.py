@@ -7,11 +7,8 @@ from typing import Any
 from rest_framework import serializers
 
 from nexus_sse import registry
-from nexus_sse.access import RATE_RE
 from nexus_sse.exceptions import NexusError
-from nexus_sse.models import Run, RunEvent, Workflow
-from nexus_sse.workflows.builder import WorkflowBuilder
-from nexus_sse.workflows.schema import check_schema
+from nexus_sse.models import Run, RunEvent, Workflow, workflow_errors
 
 POLICY_FIELDS = ("is_active", "access", "permission", "rate_limit")
 
@@ -33,44 +30,24 @@ class WorkflowSerializer(serializers.ModelSerializer):
         except NexusError:
             return None
 
-    def validate_rate_limit(self, value: str) -> str:
-        if value and not RATE_RE.match(value):
-            raise serializers.ValidationError('a rate looks like "10/min" (per s, min, hour or day)')
-        return value
-
-    def validate_permission(self, value: str) -> str:
-        if value and value.count(".") != 1:
-            raise serializers.ValidationError('use "app_label.codename"')
-        return value
-
-    def validate_input_schema(self, value: Any) -> Any:
-        if value is not None:
-            try:
-                check_schema(value)
-            except NexusError as exc:
-                raise serializers.ValidationError(exc.message) from None
-        return value
-
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         instance = self.instance
-        if attrs.get("access", getattr(instance, "access", "")) == "permission" and not attrs.get(
-            "permission", getattr(instance, "permission", "")
-        ):
-            raise serializers.ValidationError({"permission": 'access "permission" needs a permission'})
         if instance is not None and instance.source == Workflow.Source.CODE:
             locked = sorted(k for k in attrs if k not in POLICY_FIELDS and getattr(instance, k) != attrs[k])
             if locked:
                 raise serializers.ValidationError(
                     {locked[0]: "defined in code: only is_active and the policy fields can change here"}
                 )
-            return attrs
-        if "definition" in attrs or instance is None:
-            definition = attrs.get("definition")
-            try:
-                WorkflowBuilder.from_dict(definition).build()
-            except NexusError as exc:
-                path = "definition" + (f".{exc.path}" if exc.path else "")
-                raise serializers.ValidationError({path: exc.message}) from None
+        merged = {f: attrs.get(f, getattr(instance, f, "")) for f in ("source", "access", "permission", "definition")}
+        if instance is None:
+            merged["source"] = Workflow.Source.ADMIN
+        errors = workflow_errors(**merged)
+        if errors:
+            field, message = next(iter(errors.items()))
+            if field == "definition" and " (at " in message:  # name the failing path, as the engine does
+                message, _, path = message.rpartition(" (at ")
+                field = f"definition.{path.rstrip(')')}"
+            raise serializers.ValidationError({field: message})
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> Workflow:
