@@ -249,6 +249,7 @@ async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user:
     # Written now when other processes may be asked about it at once (shared log), or when it runs in
     # the background (its status is looked up anywhere: API, admin). Otherwise with its first events.
     persist_now = log.shared or mode == "async"
+    await log.announce()  # alive before the row names this process as the executor
     if persist_now:
         await db.call(archive.insert_run, run)
     executor = Executor(run, graph, workflow, persisted=persist_now)
@@ -283,6 +284,7 @@ async def execute_queued(run_id: str) -> None:
     """In a worker: claim a pending run and execute it to its end, continuing its event sequence."""
     from nexus_sse import registry
 
+    await get_event_log().announce()  # alive before the row names this worker as the executor
     claimed = await db.call(lambda: Run.objects.filter(pk=run_id, status=Run.Status.PENDING).update(
         status=Run.Status.RUNNING, executor=EXECUTOR_ID, started_at=timezone.now()))
     if not claimed:

@@ -9,6 +9,7 @@ POST /v1/chat/completions with "stream": true answers `data: {chunk}` lines, a u
 - "fake-500", "fake-401": that status, with an OpenAI-style error body
 - "fake-error-chunk": one word, then an error chunk
 - "fake-hang": headers, then silence
+- "fake-nostream": ignores "stream" and answers one JSON chat completion (as some servers do)
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ class FakeOpenAI:
             self.seen_429.add(model)
             return self.error(handler, 429, "Rate limit reached", {"Retry-After": "0"})
         last = next((m["content"] for m in reversed(body.get("messages", [])) if m["role"] == "user"), "")
+        if model == "fake-nostream":
+            return self.json(handler, 200, {
+                "id": "c1", "object": "chat.completion", "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": f"Echo: {last}"},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
         words = [f"w{i} " for i in range(60)] if model == "fake-slow" else f"Echo: {last}".split(" ")
         delay = 0.1 if model == "fake-slow" else 0.0
         handler.send_response(200)
@@ -106,9 +113,13 @@ class FakeOpenAI:
             handler.wfile.write(b"")
         handler.wfile.flush()
 
+    @classmethod
+    def error(cls, handler, status: int, message: str, headers: dict | None = None) -> None:
+        cls.json(handler, status, {"error": {"message": message, "type": "invalid_request_error"}}, headers)
+
     @staticmethod
-    def error(handler, status: int, message: str, headers: dict | None = None) -> None:
-        data = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
+    def json(handler, status: int, payload: dict, headers: dict | None = None) -> None:
+        data = json.dumps(payload).encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(data)))

@@ -77,6 +77,22 @@ async def test_provider_errors_map_to_error_types_without_leaking(fake, model, e
         assert len(fake.requests) == 2  # retried once
 
 
+async def test_a_server_that_ignores_stream_still_gives_the_whole_reply(fake):
+    deltas, usage = await collect(provider(fake), model="fake-nostream")
+    assert deltas == ["Echo: hello there"] and usage["total_tokens"] == 8
+
+
+async def test_an_unreachable_server_is_a_node_error_after_the_retries():
+    from tests.live import free_port
+
+    p = OpenAIProvider("down", BASE_URL=f"http://127.0.0.1:{free_port()}/v1", API_KEY="sk-secret",
+                       MAX_RETRIES=1, BACKOFF=0.01)
+    with pytest.raises(ProviderError) as info:
+        await collect(p)
+    assert info.value.error_type == "NodeError" and "could not connect to the model server" in info.value.message
+    assert "127.0.0.1" not in info.value.message and "sk-secret" not in info.value.message
+
+
 async def test_rate_limits_that_outlast_the_retries_are_rate_limit_errors(fake):
     with pytest.raises(RateLimitError):
         await collect(provider(fake, MAX_RETRIES=0), model="fake-429-once")

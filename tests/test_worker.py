@@ -71,6 +71,7 @@ def test_a_killed_worker_ends_the_stream_with_an_error_and_fails_the_run(web, ov
                     if event.event == "progress" and killed_at is None:  # the worker has it
                         worker.send_signal(signal.SIGKILL)
                         killed_at = time.monotonic()
+            assert killed_at is not None, f"the run ended before the worker started it: {events[-1].data}"
             assert events[-1].event == "error" and events[-1].json()["error"] == "interrupted"
             assert time.monotonic() - killed_at < 10  # heartbeat 1 s + keepalive 0.3 s, with margin
     finally:

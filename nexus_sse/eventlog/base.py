@@ -110,6 +110,9 @@ class BaseEventLog(ABC):
     async def finished(self, run_id: str) -> None:
         """The run ended: schedule its removal after the retention period."""
 
+    async def announce(self) -> None:
+        """Make this process known as alive *before* it takes a run (shared logs write a heartbeat)."""
+
     def wake_all(self) -> None:
         """Make every waiting ``wait_after`` return now (shutdown); backends that cannot, time out."""
 

@@ -42,6 +42,7 @@ class RedisEventLog(BaseEventLog):
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
         self._heartbeats: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
         self._subscribers: dict[str, int] = {}
+        self._announced: set[asyncio.AbstractEventLoop] = set()
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> list:
@@ -67,6 +68,12 @@ class RedisEventLog(BaseEventLog):
             client = self._clients[loop] = aioredis.Redis.from_url(self.url, max_connections=None)
             self._heartbeats[loop] = loop.create_task(self._beat(client), name="nexus_sse heartbeat")
         return client
+
+    async def announce(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop not in self._announced:
+            await self._redis().set(self._key("executor", EXECUTOR_ID), "1", px=int(self.heartbeat * 1000))
+            self._announced.add(loop)
 
     async def _beat(self, client: Any) -> None:
         key = self._key("executor", EXECUTOR_ID)
@@ -185,3 +192,4 @@ class RedisEventLog(BaseEventLog):
             await client.aclose()
         self._clients.clear()
         self._heartbeats.clear()
+        self._announced.clear()

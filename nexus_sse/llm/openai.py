@@ -92,6 +92,12 @@ class OpenAIProvider(BaseProvider):
                                 await asyncio.sleep(self._delay(response, attempt, backoff))
                                 continue
                             raise self._error(response)
+                        if "text/event-stream" not in response.headers.get("content-type", ""):
+                            # a server that ignores "stream": true answers one JSON completion
+                            await response.aread()
+                            for chunk in _whole_completion(_json(response)):
+                                yield chunk
+                            return
                         async for sse in EventSource(response).aiter_sse():
                             if sse.data.strip() == "[DONE]":
                                 return
@@ -113,6 +119,8 @@ class OpenAIProvider(BaseProvider):
                         raise RunTimeoutError(f"the model server did not answer within {read_timeout:g}s") from None
                 except (httpx.TransportError, json.JSONDecodeError) as exc:
                     if started or attempt >= retries:
+                        if isinstance(exc, httpx.ConnectError):
+                            raise ProviderError("could not connect to the model server") from None
                         raise ProviderError(f"lost the connection to the model server ({type(exc).__name__})") from None
                 await asyncio.sleep(backoff * 2**attempt * random.uniform(0.5, 1.5))
 
@@ -134,6 +142,17 @@ class OpenAIProvider(BaseProvider):
         if status == 400:
             return ProviderError(f"the model server refused the request: {_message(_json(response))}")
         return ProviderError(f"the model server failed (HTTP {status})")
+
+
+def _whole_completion(body: Any) -> list[Chunk]:
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if not choices or not isinstance(choices[0], dict):
+        raise ProviderError("the model server sent an answer that is not a chat completion")
+    content = (choices[0].get("message") or {}).get("content") or ""
+    chunks = [Chunk(delta=content)] if content else []
+    if body.get("usage"):
+        chunks.append(Chunk(usage=body["usage"]))
+    return chunks
 
 
 def _json(response: httpx.Response) -> Any:

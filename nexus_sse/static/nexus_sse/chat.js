@@ -16,6 +16,7 @@
   var progressBar = document.querySelector("#chat-progress div");
   var picker = document.getElementById("chat-workflow");
   var demoNote = document.getElementById("chat-demo");
+  var nodeList = document.getElementById("chat-nodes");
 
   var MAX_RECONNECTS = 8;
   var MAX_DELAY = 15000;
@@ -62,6 +63,49 @@
     return row;
   }
 
+  // One line per workflow node: its name and where it is (started, 40 %, completed, failed).
+  function showNode(data) {
+    if (!nodeList || !data.node) { return; }
+    var item = null;
+    Array.prototype.forEach.call(nodeList.children, function (li) {
+      if (li.dataset.node === data.node) { item = li; }
+    });
+    if (!item) {
+      item = document.createElement("li");
+      item.dataset.node = data.node;
+      var name = document.createElement("span");
+      name.className = "node-name";
+      name.textContent = data.node;
+      var badge = document.createElement("span");
+      badge.className = "node-state";
+      item.append(name, " ", badge);
+      nodeList.appendChild(item);
+    }
+    var state = data.status;
+    if (typeof data.node_percent === "number" && data.status !== "completed") {
+      state = Math.round(data.node_percent) + " %";
+    }
+    item.dataset.status = data.status;
+    item.querySelector(".node-state").textContent = state + (data.message ? " — " + data.message : "");
+  }
+
+  // Under the finished reply: who answered and, when known, how many tokens it took.
+  function addMeta(row, metadata) {
+    if (!metadata || typeof metadata !== "object") { return; }
+    var parts = [];
+    if (metadata.provider === "offline") { parts.push("offline demo provider"); }
+    else if (metadata.provider) { parts.push(String(metadata.provider)); }
+    if (metadata.model) { parts.push(String(metadata.model)); }
+    if (metadata.usage && typeof metadata.usage.total_tokens === "number") {
+      parts.push(metadata.usage.total_tokens + " tokens");
+    }
+    if (!parts.length) { return; }
+    var meta = document.createElement("div");
+    meta.className = "meta";
+    meta.textContent = parts.join(" · ");
+    row.appendChild(meta);
+  }
+
   function addNote(row, text) {
     var note = document.createElement("span");
     note.className = "note";
@@ -83,7 +127,7 @@
     sendButton.disabled = on;
     stopButton.disabled = !on;
     if (picker && picker.tagName === "SELECT") { picker.disabled = on; }
-    if (!on) { input.focus(); }
+    if (on) { stopButton.focus(); } else { input.focus(); }
   }
 
   function sleep(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
@@ -144,6 +188,7 @@
       setStatus("Thinking…");
     } else if (type === "progress") {
       setProgress(data.percent);
+      showNode(data);
       setStatus(data.node + ": " + data.status + (data.message ? " — " + data.message : "") +
                 " (" + Math.round(data.percent) + "%)");
     } else if (type === "token") {
@@ -157,6 +202,7 @@
       reply.text = text;
       reply.bubble.textContent = text;
       reply.done = true;
+      addMeta(reply.row, result.metadata);
       history.push({role: "user", content: reply.prompt}, {role: "assistant", content: text});
       setProgress(100);
       setStatus("Done");
@@ -209,7 +255,9 @@
     }).then(function (response) {
       if (response.status === 204) { return finishFromStatus(reply); }
       if (!response.ok) { return httpError(response, reply); }
-      return consume(response).then(function () { return resume(reply, 0); });
+      var before = reply.lastSeq;
+      // a connection that brought nothing new counts as a failed attempt (no endless fast loop)
+      return consume(response).then(function () { return resume(reply, reply.lastSeq > before ? 0 : attempt + 1); });
     }, function () {
       return resume(reply, attempt + 1);  // still offline
     });
@@ -233,8 +281,9 @@
     addMessage("user", text);
     var row = addMessage("assistant streaming", "");
     current = {prompt: text, row: row, bubble: row.querySelector(".bubble"), text: "", lastSeq: 0, runId: null,
-               retry: 3000, done: false};
+               retry: 3000, done: false, stopAsked: false};
     var reply = current;
+    if (nodeList) { nodeList.textContent = ""; }
     busy(true);
     setProgress(0);
     setStatus("Sending…");
@@ -246,6 +295,7 @@
     }).then(function (response) {
       if (!response.ok) { return httpError(response, reply); }
       reply.runId = response.headers.get("X-Run-Id");
+      if (reply.stopAsked) { cancel(reply); }  // Stop was pressed before the run had an id
       return consume(response).then(function () { return resume(reply, 0); });
     }, function () {
       reply.row.classList.add("error");
@@ -259,14 +309,28 @@
     });
   }
 
-  stopButton.addEventListener("click", function () {
-    var reply = current;
-    if (!reply || reply.done || !reply.runId) { return; }
-    stopButton.disabled = true;
-    setStatus("Stopping…");
+  function cancel(reply) {
     fetch(url(urls.cancelUrl, "__run__", reply.runId), {
       method: "POST", headers: {"X-CSRFToken": csrfToken()}, credentials: "same-origin"
-    }).catch(function () { setStatus("Could not reach the server to stop", true); });
+    }).then(function (response) {
+      if (!response.ok && !reply.done) { setStatus("The server refused to stop this reply", true); }
+    }, function () {
+      if (!reply.done) { setStatus("Could not reach the server to stop; still trying to follow the reply", true); }
+    });
+  }
+
+  function stop() {
+    var reply = current;
+    if (!reply || reply.done || reply.stopAsked) { return; }
+    reply.stopAsked = true;
+    stopButton.disabled = true;
+    setStatus("Stopping…");
+    if (reply.runId) { cancel(reply); }
+  }
+
+  stopButton.addEventListener("click", stop);
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") { stop(); }
   });
 
   form.addEventListener("submit", function (e) {
