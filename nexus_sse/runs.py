@@ -83,6 +83,11 @@ class Executor:
     def _flushed(self, task: asyncio.Future) -> None:
         if self.flush_task is task:
             self.flush_task = None  # do not keep a finished task per idle run
+        if self.pending and self.flush_timer is None and not (self.task and self.task.done()):
+            # events arrived while this flush ran: archive them too, even if the run now goes quiet
+            self.flush_timer = asyncio.get_running_loop().call_later(
+                conf.get("ARCHIVE_INTERVAL_SECONDS"), self.start_flush
+            )
 
     async def flush(self) -> None:
         batch, self.pending = self.pending, []
