@@ -34,7 +34,7 @@ def test_the_page_sets_the_csrf_cookie_and_has_no_inline_script_or_style(client)
     assert "csrftoken" in response.cookies
     scripts = re.findall(r"<script\b[^>]*>", html)
     assert scripts and all(" src=" in tag for tag in scripts)
-    assert re.findall(r"<script\b[^>]*>(.*?)</script>", html, re.S) == [""] * len(scripts)
+    assert re.findall(r"<script\b[^>]*>(.*?)</script>", html, re.DOTALL) == [""] * len(scripts)
     assert "<style" not in html and not re.search(r"\sstyle=", html)
     assert not re.search(r"\son[a-z]+=", html)  # no inline event handlers
 

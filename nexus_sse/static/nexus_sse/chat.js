@@ -93,9 +93,12 @@
   function addMeta(row, metadata) {
     if (!metadata || typeof metadata !== "object") { return; }
     var parts = [];
-    if (metadata.provider === "offline") { parts.push("offline demo provider"); }
-    else if (metadata.provider) { parts.push(String(metadata.provider)); }
-    if (metadata.model) { parts.push(String(metadata.model)); }
+    if (metadata.provider === "offline") {
+      parts.push("offline demo provider");  // it uses no model: naming the configured one would mislead
+    } else {
+      if (metadata.provider) { parts.push(String(metadata.provider)); }
+      if (metadata.model) { parts.push(String(metadata.model)); }
+    }
     if (metadata.usage && typeof metadata.usage.total_tokens === "number") {
       parts.push(metadata.usage.total_tokens + " tokens");
     }
