@@ -22,7 +22,9 @@ def _is_number(value: Any) -> bool:
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     errors: list = []
-    user = getattr(settings, "NEXUS_SSE", {})
+    user = getattr(settings, "NEXUS_SSE", None)
+    if user is None:  # conf treats None like an absent setting
+        user = {}
     if not isinstance(user, dict):
         return [Error("NEXUS_SSE must be a dict.", id="nexus_sse.E001")]
     for key in sorted(set(user) - set(conf.DEFAULTS)):
@@ -82,6 +84,9 @@ def _check_event_log(config: dict) -> list:
 
     if not isinstance(config["EVENT_LOG_OPTIONS"], dict):
         return [Error("NEXUS_SSE['EVENT_LOG_OPTIONS'] must be a dict.", id="nexus_sse.E004")]
+    if not isinstance(config["EVENT_LOG"], str):  # import_string would raise AttributeError/TypeError
+        return [Error(f"NEXUS_SSE['EVENT_LOG'] must be a string, not {config['EVENT_LOG']!r}.",
+                      hint="Use 'memory', 'redis' or a dotted path to a BaseEventLog subclass.", id="nexus_sse.E004")]
     try:
         cls = backend_class(config["EVENT_LOG"])
     except ImproperlyConfigured as exc:
@@ -109,7 +114,8 @@ def _check_llm(config: dict) -> list:
             import_string(BACKEND_ALIASES.get(backend, backend))
         except ImportError as exc:
             errors.append(Error(f"LLM provider {alias!r}: cannot import {backend!r}: {exc}", id="nexus_sse.E005"))
-    if config["DEFAULT_LLM_PROVIDER"] not in providers:
+    default = config["DEFAULT_LLM_PROVIDER"]
+    if not isinstance(default, str) or default not in providers:  # a list would raise TypeError in `in`
         errors.append(Error(
             f"NEXUS_SSE['DEFAULT_LLM_PROVIDER'] = {config['DEFAULT_LLM_PROVIDER']!r} is not in LLM_PROVIDERS.",
             id="nexus_sse.E006",

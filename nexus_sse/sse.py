@@ -5,6 +5,7 @@ Encoding follows the WHATWG "server-sent events" grammar: a field per line, an e
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -111,6 +112,10 @@ class SSEParser:
                 out.append(event)
         return out
 
+    def end(self) -> list[ServerSentEvent]:
+        """The stream ended: a CR held back as a possible half of CRLF was a line end after all."""
+        return self.feed("\n") if self._buffer.endswith("\r") else []
+
     def _line(self, line: str) -> ServerSentEvent | None:
         if line == "":
             if not (self._data or self._event or self._id or self._retry is not None or self._comments):
@@ -136,7 +141,7 @@ class SSEParser:
             self._data.append(value)
         elif name == "id" and "\0" not in value:
             self._id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():  # "²".isdigit() is True
             self._retry = int(value)
         return None
 
@@ -159,7 +164,10 @@ def parse(stream: str | bytes | Iterable[str | bytes]) -> list[ServerSentEvent]:
 
 
 def iter_events(chunks: Iterable[str | bytes]) -> Iterator[ServerSentEvent]:
-    """Parse chunks lazily."""
+    """Parse chunks lazily (a UTF-8 character may be split across byte chunks)."""
     parser = SSEParser()
+    decoder = codecs.getincrementaldecoder("utf-8")()
     for chunk in chunks:
-        yield from parser.feed(chunk.decode() if isinstance(chunk, bytes) else chunk)
+        yield from parser.feed(decoder.decode(chunk) if isinstance(chunk, bytes) else chunk)
+    yield from parser.feed(decoder.decode(b"", final=True))
+    yield from parser.end()

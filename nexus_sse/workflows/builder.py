@@ -39,7 +39,10 @@ class WorkflowBuilder:
         self.input_schema: dict[str, Any] | None = None
 
     def add_node(self, node_type: str | type[BaseNode], node_id: str | None = None, config: dict | None = None) -> str:
-        type_name = node_type if isinstance(node_type, str) else node_type.type_name
+        type_name = node_type if isinstance(node_type, str) else getattr(node_type, "type_name", None)
+        if not isinstance(type_name, str):
+            raise WorkflowDefinitionError(f"node type must be a type name or a node class, not {node_type!r}",
+                                          path="nodes")
         node_id = node_id or f"{type_name.lower()}_{len(self._nodes) + 1}"
         if not isinstance(node_id, str) or not node_id or "." in node_id:
             raise WorkflowDefinitionError(f"invalid node id {node_id!r}", path="nodes")

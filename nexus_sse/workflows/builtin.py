@@ -34,7 +34,11 @@ class FunctionNode(BaseNode):
                 f"node {self.node_id!r}: config 'function' must name a registered function",
                 path=f"nodes.{self.node_id}.config.function",
             )
-        self.func = get_function(name)
+        try:
+            self.func = get_function(name)
+        except WorkflowDefinitionError as exc:  # name the config key, not the node type
+            exc.path = f"nodes.{self.node_id}.config.function"
+            raise
         self.params = self._params_of(self.func)
         self.wants_ctx = "ctx" in inspect.signature(self.func).parameters
         super().check_config()
@@ -79,16 +83,21 @@ class TemplateNode(BaseNode):
                 path=f"nodes.{self.node_id}.config.template",
             )
         fields: dict[str, Param] = {}
+        # A format spec may hold fields of its own ("{x:{y.__class__}}"), which str.format fills in too.
+        pending = [template]
         try:
-            for _, name, _, _ in string.Formatter().parse(template):
-                if name is None:
-                    continue
-                if not name.isidentifier():
-                    raise WorkflowDefinitionError(
-                        f"node {self.node_id!r}: template field {{{name}}} must be a plain name",
-                        path=f"nodes.{self.node_id}.config.template",
-                    )
-                fields[name] = Param(required=True)
+            while pending:
+                for _, name, spec, _ in string.Formatter().parse(pending.pop()):
+                    if name is None:
+                        continue
+                    if not name.isidentifier():
+                        raise WorkflowDefinitionError(
+                            f"node {self.node_id!r}: template field {{{name}}} must be a plain name",
+                            path=f"nodes.{self.node_id}.config.template",
+                        )
+                    fields[name] = Param(required=True)
+                    if spec:
+                        pending.append(spec)
         except ValueError as exc:
             raise WorkflowDefinitionError(
                 f"node {self.node_id!r}: bad template: {exc}", path=f"nodes.{self.node_id}.config.template"

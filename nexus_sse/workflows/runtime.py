@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nexus_sse.exceptions import NexusError, NodeError
+from nexus_sse.exceptions import NexusError, NodeError, ValidationError
 from nexus_sse.workflows.builder import WorkflowGraph
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -35,7 +35,10 @@ class NodeContext:
         data: dict[str, Any] = {
             "node": self.node_id,
             "status": "running",
-            "percent": round(self.done_percent + self.node_share * node_percent / 100, 1),
+            # capped at the (whole-number) percent the node's "completed" event will carry, so the
+            # workflow's percent never goes back (33.3 running, then 33 completed)
+            "percent": min(round(self.done_percent + self.node_share * node_percent / 100, 1),
+                           int(self.done_percent + self.node_share)),
             "node_percent": round(node_percent, 1),
         }
         if message:
@@ -90,7 +93,13 @@ async def run_graph(graph: WorkflowGraph, inputs: dict[str, Any], emit: Emit, ru
         await emit("progress", {"node": node_id, "status": "started", "percent": percent()})
         ctx = NodeContext(run_id=run_id, node_id=node_id, emit=emit, done_percent=percent(), node_share=100 / total)
         try:
-            return await node.execute(ctx, node_inputs(graph, node_id, inputs, outputs))
+            values = node_inputs(graph, node_id, inputs, outputs)
+            # Derived schemas catch this before the run; a declared input_schema may not.
+            missing = node.missing_inputs(set(values))
+            if missing:
+                raise ValidationError(f"node {node_id!r} is missing required input(s): {', '.join(missing)}",
+                                      path=f"inputs.{missing[0]}")
+            return await node.execute(ctx, values)
         except NexusError as exc:
             exc.extra.setdefault("node", node_id)
             raise
