@@ -34,7 +34,7 @@ async def authenticate(request: HttpRequest) -> Any:
     if header:
         user = await _token_user(header)
         request.nexus_auth = "token"
-    elif request.GET.get("stream_token"):
+    elif request.GET.get("stream_token") and request.method == "GET":  # tokens open streams, nothing else
         payload = stream_tokens.verify(request.GET["stream_token"])
         user = await _user_by_id(payload["u"]) if payload["u"] is not None else AnonymousUser()
         request.nexus_auth, request.nexus_scope = "stream_token", payload

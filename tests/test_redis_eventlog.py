@@ -57,3 +57,15 @@ def test_checks_refuse_unknown_redis_options():
         assert "nexus_sse.E008" in {e.id for e in check_settings()}
     with override_settings(NEXUS_SSE={"EVENT_LOG": "redis", "EVENT_LOG_OPTIONS": {"URL": "redis://x"}}):
         assert not {e.id for e in check_settings()} & {"nexus_sse.E004", "nexus_sse.E008"}
+
+
+async def test_a_wait_longer_than_the_socket_timeout_still_returns_the_event(log):
+    # redis-py's default socket timeout is 5 s; a quiet stream must be able to wait longer than that
+    run = str(uuid.uuid4())
+    await log.append(run, "start", {}, seq=1)
+    waiter = asyncio.ensure_future(log.wait_after(run, 1, timeout=20))
+    done, _ = await asyncio.wait({waiter}, timeout=6.5)
+    assert not done  # still waiting past 5 s, without an error
+    await log.append(run, "complete", {}, seq=2)
+    got = await asyncio.wait_for(waiter, 5)
+    assert [e.event for e in got] == ["complete"]

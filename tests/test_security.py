@@ -157,3 +157,27 @@ def test_open_streams_per_user_are_capped(server, url):
         from tests.sse_helpers import wait_for
 
         wait_for(lambda: other.get("/workflows/greet/execute?name=x").status_code == 200)
+
+
+def test_a_forged_x_forwarded_for_does_not_reset_the_rate_limit(server, url):
+    if server.kind == "uvicorn":
+        pytest.skip("uvicorn rewrites the client address from X-Forwarded-For for loopback peers itself "
+                    "(--forwarded-allow-ips); daphne passes the real peer, which is what this tests")
+    factories.set_policy("slow", rate_limit="1/min")  # a workflow no other test here throttles
+    with httpx.Client(base_url=url, timeout=10) as client:
+        def post(forwarded):
+            return client.post("/workflows/slow/execute", json={"inputs": {"seconds": 0}},
+                               headers={"X-Forwarded-For": forwarded})
+
+        assert post("10.0.0.1").status_code == 200
+        second = post("10.0.0.2")
+    assert second.status_code == 429
+
+
+def test_stream_tokens_do_not_authenticate_posts(url):
+    factories.set_policy("greet", access="authenticated")
+    ann = factories.user("ann")
+    with httpx.Client(base_url=url, timeout=10) as client:
+        token = client.post("/api/stream-tokens/", json={"workflow": "greet"}, headers=factories.token(ann)).json()
+        response = client.post(f"/workflows/greet/execute?stream_token={token['token']}", json={"inputs": {"name": "x"}})
+    assert response.status_code == 401

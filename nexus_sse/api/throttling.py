@@ -17,6 +17,15 @@ class WorkflowRunThrottle(SimpleRateThrottle):
         self.workflow = workflow
         self.num_requests, self.duration = self.parse_rate(rate)
 
+    def get_ident(self, request: Any) -> str:
+        """The client address. DRF's would believe any X-Forwarded-For when NUM_PROXIES is unset, so a
+        client could pick a fresh address per request; only trust it when NUM_PROXIES says to."""
+        from django.conf import settings
+
+        if getattr(settings, "REST_FRAMEWORK", {}).get("NUM_PROXIES") is None:
+            return request.META.get("REMOTE_ADDR", "")
+        return super().get_ident(request)
+
     def get_cache_key(self, request: Any, view: Any) -> str:
         user = getattr(request, "user", None)
         ident = f"user:{user.pk}" if user is not None and user.is_authenticated else f"ip:{self.get_ident(request)}"

@@ -27,6 +27,9 @@ from nexus_sse.eventlog.base import EXECUTOR_ID, BaseEventLog, LogEvent
 
 logger = logging.getLogger("nexus_sse.eventlog.redis")
 
+#: longest single blocking XREAD, below redis-py's default 5 s socket timeout
+BLOCK_SLICE = 3.0
+
 
 class RedisEventLog(BaseEventLog):
     """Per-run Redis Streams, shared by every process pointing at the same Redis."""
@@ -117,11 +120,17 @@ class RedisEventLog(BaseEventLog):
 
         if draining():  # blocking reads are short while the process drains
             timeout = min(timeout or 0.2, 0.2)
-        block = 0 if timeout is None else max(1, int(timeout * 1000))
-        reply = await self._redis().xread({self._stream(run_id): f"0-{seq}"}, block=block, count=1000)
-        if not reply:
-            return []
-        return [self._event(run_id, entry_id, fields) for entry_id, fields in reply[0][1]]
+        # redis-py gives every command a socket timeout (5 s by default), blocking reads included:
+        # block in slices shorter than that, until an event comes or the caller's timeout is over.
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        while True:
+            left = BLOCK_SLICE if deadline is None else min(BLOCK_SLICE, deadline - asyncio.get_running_loop().time())
+            if left <= 0:
+                return []
+            reply = await self._redis().xread({self._stream(run_id): f"0-{seq}"}, block=max(1, int(left * 1000)),
+                                              count=1000)
+            if reply:
+                return [self._event(run_id, entry_id, fields) for entry_id, fields in reply[0][1]]
 
     async def last_event(self, run_id: str) -> LogEvent | None:
         entries = await self._redis().xrevrange(self._stream(run_id), max="+", min="-", count=1)
