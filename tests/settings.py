@@ -28,9 +28,11 @@ if os.environ.get("NEXUS_DB") != "postgres":
         }
     }
 else:
-    DATABASES["default"]["TEST"] = {"NAME": "test_nexus_sse"}  # noqa: F405
+    # NEXUS_TEST_PG_DB: a name of its own per checkout, so suites in two checkouts can run at once
+    _PG_TEST_DB = os.environ.get("NEXUS_TEST_PG_DB", "test_nexus_sse")
+    DATABASES["default"]["TEST"] = {"NAME": _PG_TEST_DB}  # noqa: F405
     if os.environ.get("NEXUS_TEST_SERVER"):
-        DATABASES["default"]["NAME"] = "test_nexus_sse"  # noqa: F405
+        DATABASES["default"]["NAME"] = _PG_TEST_DB  # noqa: F405
 
 NEXUS_SSE = {
     "KEEPALIVE_SECONDS": 15.0,
