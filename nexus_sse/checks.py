@@ -58,8 +58,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     if rate is not None and not (isinstance(rate, str) and RATE_RE.match(rate)):
         errors.append(Error("NEXUS_SSE['DEFAULT_RATE_LIMIT'] must look like '10/min' (s, min, hour, day) or None.",
                             id="nexus_sse.E007"))
-    if not isinstance(config["METRICS_ENABLED"], bool):
-        errors.append(Error("NEXUS_SSE['METRICS_ENABLED'] must be True or False.", id="nexus_sse.E003"))
+    for key in ("METRICS_ENABLED", "FAST_PATH"):
+        if not isinstance(config[key], bool):
+            errors.append(Error(f"NEXUS_SSE[{key!r}] must be True or False.", id="nexus_sse.E003"))
     if config["METRICS_TOKEN"] is not None and not (isinstance(config["METRICS_TOKEN"], str) and config["METRICS_TOKEN"]):
         errors.append(Error("NEXUS_SSE['METRICS_TOKEN'] must be a non-empty string or None.", id="nexus_sse.E003"))
     if config["EXECUTOR"] not in ("inprocess", "tasks"):

@@ -62,6 +62,9 @@ DEFAULTS: dict[str, Any] = {
     # Serve Prometheus metrics at metrics/ (to staff, or to "Authorization: Bearer <METRICS_TOKEN>").
     "METRICS_ENABLED": False,
     "METRICS_TOKEN": None,
+    # With nexus_sse.asgi.FastPathApplication installed: serve the stream endpoints' cookie-less
+    # requests without Django's handler and middleware (see asgi.py). False: everything goes to Django.
+    "FAST_PATH": True,
     # LLM providers by alias. Each entry: {"BACKEND": alias-or-dotted-path, **options}.
     "LLM_PROVIDERS": {"offline": {"BACKEND": "offline"}},
     # The provider alias LLMAgentNode uses when its config names none.

@@ -49,14 +49,22 @@ def sse_response(
 class SSEResponse(StreamingHttpResponse):
     """A streaming response that runs ``on_close`` callbacks when Django closes it (however it ended)."""
 
-    def __init__(self, *args: Any, on_close: list | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, content: AsyncIterator[bytes], *args: Any, on_close: list | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(content, *args, **kwargs)
+        #: the body as it is: bytes already (the fast path sends these without Django's wrappers)
+        self.chunks = content
         self._on_close = list(on_close or [])
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Run the ``on_close`` callbacks (once). The fast path calls this instead of close(),
+        which would also send ``request_finished`` for a request that never sent ``request_started``."""
         callbacks, self._on_close = self._on_close, []
         for callback in callbacks:
             callback()
+
+    def close(self) -> None:
+        self.release()
         super().close()
 
 

@@ -115,6 +115,7 @@ def test_a_setting_that_is_not_a_dict_is_e001():
         {"DB_THREADS": True},
         {"WORKFLOW_CACHE_SECONDS": -1},
         {"METRICS_ENABLED": "yes"},
+        {"FAST_PATH": 1},
         {"METRICS_TOKEN": ""},
     ],
 )

@@ -1,0 +1,168 @@
+"""The fast path: nexus_sse's streaming endpoints served straight from ASGI, in front of Django.
+
+Django's ASGI handler costs more than a whole short run: every request gets a thread-sensitive
+context whose first sync call starts an OS thread (``request_started``'s receivers), then the
+middleware chain, then a thread again for ``response.close()``. The two endpoints that carry the
+load — ``workflows/<name>/execute`` and ``runs/<id>/events`` — need none of it for a request that
+cannot carry a Django session: nexus_sse authenticates those itself (``Authorization: Token``,
+signed stream tokens), checks CSRF itself, and does its database work on its own threads.
+
+So :class:`FastPathApplication` serves a request itself when all of these hold, and hands it to the
+wrapped Django application untouched otherwise:
+
+* it is an HTTP GET or POST whose path resolves to one of those two views (any URL prefix);
+* it has no ``Cookie`` header (no session, so no session authentication or CSRF to run) and no
+  ``Origin`` header (CORS is django-cors-headers' job);
+* its ``Host`` passes ``ALLOWED_HOSTS``, and no ``SECURE_SSL_REDIRECT``, ``PREPEND_WWW`` or
+  ``DISALLOWED_USER_AGENTS`` setting would have answered it differently;
+* ``NEXUS_SSE["FAST_PATH"]`` is true (the default).
+
+It then calls the same view Django would, so the answer — status, body, errors, policies, rate
+limits — is the same; what it skips is the site's middleware and ``request_started`` /
+``request_finished``. Do not install it if a middleware of yours must see those requests (an IP
+allow list, a site-wide login gate); see docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import logging
+from contextlib import aclosing
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.asgi import ASGIRequest, get_script_prefix
+from django.http import HttpResponseBase
+from django.urls import Resolver404, get_resolver, set_script_prefix
+
+from nexus_sse import conf
+
+logger = logging.getLogger("nexus_sse.asgi")
+
+ASGIApp = Any  # an ASGI 3 callable: (scope, receive, send) -> awaitable
+
+
+class _Served(Exception):
+    """Raised inside the task group once the response is out, to stop the disconnect listener."""
+
+
+class _Disconnected(Exception):
+    """The client went away before the response was out."""
+
+
+class FastPathApplication:
+    """Wrap Django's ASGI application; serve nexus_sse's stream endpoints without its handler.
+
+    ``application = FastPathApplication(get_asgi_application())`` in your ``asgi.py``.
+    """
+
+    def __init__(self, application: ASGIApp) -> None:
+        self.application = application
+        from nexus_sse import views
+
+        self.views = frozenset((views.execute, views.run_events))
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        route = self.route(scope) if scope["type"] == "http" else None
+        if route is None:
+            return await self.application(scope, receive, send)
+        await self.serve(scope, receive, send, *route)
+
+    def route(self, scope: dict) -> tuple[ASGIRequest, Any, io.BytesIO] | None:
+        """The request, its URL match and its (empty) body buffer, when the fast path may serve it."""
+        if scope["method"] not in ("GET", "POST") or not conf.get("FAST_PATH"):
+            return None
+        for name, _ in scope["headers"]:
+            if name == b"cookie" or name == b"origin":
+                return None
+        if settings.PREPEND_WWW or settings.DISALLOWED_USER_AGENTS or (
+                settings.SECURE_SSL_REDIRECT and scope.get("scheme") != "https"):
+            return None
+        body = io.BytesIO()
+        try:
+            request = ASGIRequest(scope, body)
+            request.get_host()  # ALLOWED_HOSTS; Django answers a bad host with its own 400
+        except (DisallowedHost, UnicodeDecodeError):
+            return None
+        match = _resolve(settings.ROOT_URLCONF, request.path_info)
+        if match is None or match.func not in self.views:
+            return None
+        request.resolver_match = match
+        return request, match, body
+
+    async def serve(self, scope: dict, receive: Any, send: Any, request: ASGIRequest, match: Any,
+                    body: io.BytesIO) -> None:
+        if not await self.read_body(receive, body):
+            return
+        set_script_prefix(get_script_prefix(scope))  # reverse() in the views builds URLs under it
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.listen_for_disconnect(receive))
+                response = await match.func(request, *match.args, **match.kwargs)
+                try:
+                    await self.send_response(response, send)
+                finally:
+                    release = getattr(response, "release", None)
+                    if release is not None:
+                        release()
+                raise _Served
+        except* (_Served, _Disconnected):
+            pass
+
+    async def read_body(self, receive: Any, body: io.BytesIO) -> bool:
+        """Read the request body into ``body`` (False if the client left). Past MAX_BODY_BYTES the
+        rest is not read: the view answers 413 from the first MAX_BODY_BYTES + 1 bytes."""
+        limit = conf.get("MAX_BODY_BYTES") + 1
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return False
+            chunk = message.get("body", b"")
+            if size < limit and chunk:
+                body.write(chunk[: limit - size])
+                size += len(chunk)
+            if not message.get("more_body", False) or size >= limit:
+                body.seek(0)
+                return True
+
+    async def listen_for_disconnect(self, receive: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+
+    async def send_response(self, response: HttpResponseBase, send: Any) -> None:
+        headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+        headers += [(b"Set-Cookie", c.OutputString().encode("ascii")) for c in response.cookies.values()]
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        if not response.streaming:
+            await send({"type": "http.response.body", "body": response.content})
+            return
+        # Our SSE responses yield bytes already: iterate them directly rather than through
+        # StreamingHttpResponse's two wrapping generators.
+        chunks = getattr(response, "chunks", None) or aiter(response)
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body"})
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolve(urlconf: str, path: str) -> Any:
+    """The URL match of ``path`` (None: no route), remembered: resolving costs more than the rest of
+    the routing, and the execute paths repeat. (Run URLs do not; the cache is bounded.)"""
+    try:
+        return get_resolver(urlconf).resolve(path)
+    except Resolver404:
+        return None
+
+
+def get_asgi_application() -> FastPathApplication:
+    """Django's ASGI application behind the fast path (a drop-in for Django's function)."""
+    from django.core.asgi import get_asgi_application as django_application
+
+    return FastPathApplication(django_application())
