@@ -61,7 +61,8 @@ def insert_events(run_id: str, events: list[LogEvent], alias: str = "default") -
     created = RunEvent._meta.get_field("created_at").get_db_prep_save(timezone.now(), conn)
     rows = [(run_value, e.seq, e.event, e.data_json, created) for e in events]
     # One transaction per batch: in autocommit every row would be a commit of its own (10x slower).
-    with transaction.atomic(using=alias), conn.cursor() as cursor:
+    # Inside a caller's transaction (db.write's), no savepoint: it would cost two more statements.
+    with transaction.atomic(using=alias, savepoint=False), conn.cursor() as cursor:
         cursor.executemany(_insert_events_sql(alias), rows)
 
 
@@ -81,6 +82,6 @@ def update_run(run_id: str, fields: dict[str, Any], alias: str = "default") -> N
 
 def finish_run(run_id: str, events: list[LogEvent], fields: dict[str, Any], alias: str = "default") -> None:
     """Archive the last events (the terminal one included) and record how the run ended, atomically."""
-    with transaction.atomic(using=alias):
+    with transaction.atomic(using=alias, savepoint=False):
         insert_events(run_id, events, alias)
         update_run(run_id, fields, alias)

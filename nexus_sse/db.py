@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from django.db import connections
+from django.db import connections, transaction
 
 from nexus_sse import conf
 
@@ -53,6 +54,85 @@ async def call(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run the sync ``func`` on a nexus_sse database thread and return its result."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_get_executor(), functools.partial(_checked, func, args, kwargs))
+
+
+class _GroupCommit:
+    """Writes submitted while a transaction is being written share the next one.
+
+    A short run writes its row and events once; at many runs a second, a commit per run costs more
+    than the inserts themselves (and holds the GIL the event loop needs). So writes queue up here and
+    go out together: the first at once, the ones that arrive meanwhile in one transaction after it.
+    If that shared transaction fails, each of its writes is retried alone, so one bad write (say, a
+    run whose workflow row was just replaced) fails by itself.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Callable[..., Any], tuple, asyncio.Future]] = []
+        self.draining = False
+        self.task: asyncio.Future | None = None
+
+    async def submit(self, func: Callable[..., Any], args: tuple) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((func, args, future))
+        if not self.draining:
+            self.draining = True
+            self.task = asyncio.ensure_future(self.drain())
+        await future
+
+    async def drain(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                try:
+                    outcomes = await call(_write_together, [(func, args) for func, args, _ in batch])
+                except Exception as exc:  # the executor itself failed (say, shut down)
+                    outcomes = [exc] * len(batch)
+                for (_, _, future), outcome in zip(batch, outcomes):
+                    if future.done():
+                        continue
+                    if outcome is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(outcome)
+        finally:
+            self.draining = False
+
+
+def _write_together(writes: list[tuple[Callable[..., Any], tuple]]) -> list[BaseException | None]:
+    if len(writes) > 1:
+        try:
+            with transaction.atomic():
+                for func, args in writes:
+                    func(*args)
+            return [None] * len(writes)
+        except Exception:
+            pass  # rolled back: now each alone (in its own transaction), so only the bad one fails
+    outcomes: list[BaseException | None] = []
+    for func, args in writes:
+        try:
+            func(*args)
+            outcomes.append(None)
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+#: one per event loop (tests run many loops; a dead loop's entry goes with it)
+_group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _GroupCommit] = weakref.WeakKeyDictionary()
+
+
+async def write(func: Callable[..., Any], *args: Any) -> None:
+    """Run the sync write ``func(*args)`` in a transaction shared with writes submitted meanwhile.
+
+    ``func`` must be atomic by itself (alone it runs in no transaction of ours) and only write to the
+    database: it may run twice, in a shared transaction that rolled back and then alone. Use
+    ``transaction.atomic(savepoint=False)`` inside it. An exception it raises is raised here.
+    """
+    loop = asyncio.get_running_loop()
+    group = _group_commits.get(loop)
+    if group is None:
+        group = _group_commits[loop] = _GroupCommit()
+    await group.submit(func, args)
 
 
 def close_connections() -> None:

@@ -94,9 +94,9 @@ class Executor:
         if batch:
             try:
                 if self.persisted:
-                    await db.call(archive.insert_events, self.run_id, batch)
+                    await db.write(archive.insert_events, self.run_id, batch)
                 else:
-                    await db.call(_save_run, self.run, batch)
+                    await db.write(_save_run, self.run, batch)
                     self.persisted = True
             except Exception:
                 logger.exception("run %s: archiving %d events failed; retrying at the end", self.run_id, len(batch))
@@ -158,11 +158,11 @@ class Executor:
         rows = [*backlog, terminal] if small else [terminal]
         try:  # one small transaction: the run's end and its terminal event (+ a short backlog)
             if self.persisted:
-                await db.call(archive.finish_run, self.run_id, rows, fields)
+                await db.write(archive.finish_run, self.run_id, rows, fields)
             else:
                 for name, value in fields.items():
                     setattr(self.run, name, value)
-                await db.call(_save_run, self.run, rows)
+                await db.write(_save_run, self.run, rows)
                 self.persisted = True
         except Exception:
             # The stream must still end: log it, tell the client, keep the process alive.
@@ -180,7 +180,7 @@ class Executor:
             await asyncio.shield(self.flush_task)
         if not small:
             try:
-                await db.call(archive.insert_events, self.run_id, backlog)
+                await db.write(archive.insert_events, self.run_id, backlog)
             except Exception:
                 logger.exception("run %s: archiving the last %d events failed", self.run_id, len(backlog))
 
@@ -213,14 +213,14 @@ class Executor:
 def _save_run(run: Run, events: list[LogEvent]) -> None:
     """Write a Run row not written yet (with its current fields) and events, in one transaction."""
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):
             archive.insert_run(run)
             archive.insert_events(str(run.pk), events)
     except IntegrityError:
         # (Foreign keys are checked at commit.) The workflow's row was replaced since the run
         # started (deleted and synced again): follow it to its new row, once.
         run.workflow = Workflow.objects.get(slug=run.workflow.slug)
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):
             archive.insert_run(run)
             archive.insert_events(str(run.pk), events)
 
@@ -256,7 +256,7 @@ async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user:
     persist_now = log.shared or mode == "async"
     await log.announce()  # alive before the row names this process as the executor
     if persist_now:
-        await db.call(archive.insert_run, run)
+        await db.write(archive.insert_run, run)
     executor = Executor(run, graph, workflow, persisted=persist_now)
     metrics.runs_started.labels(workflow=workflow.slug).inc()
     await executor.emit("start", {"workflow_id": workflow.slug, "version": workflow.version})
