@@ -30,7 +30,7 @@ async def authenticate(request: HttpRequest) -> Any:
     if hasattr(request, "nexus_user"):
         return request.nexus_user
     request.nexus_auth, request.nexus_scope = None, None
-    header = request.headers.get("Authorization", "")
+    header = request.META.get("HTTP_AUTHORIZATION", "")
     if header:
         user = await _token_user(header)
         request.nexus_auth = "token"
@@ -171,9 +171,9 @@ def enforce_csrf(request: HttpRequest) -> None:
     Requests without one (token-authenticated programs, curl) are not CSRF-prone and are left alone,
     as DRF's SessionAuthentication does.
     """
-    if request.method not in ("POST", "PUT", "PATCH", "DELETE") or "Authorization" in request.headers:
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE") or "HTTP_AUTHORIZATION" in request.META:
         return
-    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+    if "HTTP_COOKIE" not in request.META or settings.SESSION_COOKIE_NAME not in request.COOKIES:
         return
     check = _CsrfCheck(lambda req: None)
     check.process_request(request)

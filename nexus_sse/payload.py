@@ -143,12 +143,10 @@ def _json(key: str, value: str) -> Any:
 
 def last_event_id(request: HttpRequest) -> tuple[str, int] | None:
     """``(run_id, seq)`` from the Last-Event-ID header or ``?lastEventId=`` / ``?last_event_id=``."""
-    raw = (
-        request.headers.get("Last-Event-ID")
-        or request.GET.get("lastEventId")
-        or request.GET.get("last_event_id")
-    )
-    if raw is None or raw == "":
+    raw = request.META.get("HTTP_LAST_EVENT_ID")
+    if not raw and request.META.get("QUERY_STRING"):  # (no query string: skip building a QueryDict)
+        raw = request.GET.get("lastEventId") or request.GET.get("last_event_id")
+    if not raw:
         return None
     return parse_event_id(raw)
 

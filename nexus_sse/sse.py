@@ -24,9 +24,13 @@ def _check_field(name: str, value: str) -> str:
     return value
 
 
+#: one encoder for every event: json.dumps() with options builds a new one per call
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def dumps(data: Any) -> str:
     """JSON-encode event data on one line (json escapes CR/LF inside strings)."""
-    return json.dumps(data, ensure_ascii=False, default=str)
+    return _ENCODER.encode(data)
 
 
 def encode(

@@ -73,7 +73,7 @@ def api_view(*methods: str) -> Callable[[View], View]:
 def wants_stream(request: HttpRequest, mode: str | None) -> bool:
     if mode is not None:
         return mode == "stream"
-    return "text/event-stream" in request.headers.get("Accept", "")
+    return "text/event-stream" in request.META.get("HTTP_ACCEPT", "")
 
 
 async def get_workflow(name: str) -> Workflow:

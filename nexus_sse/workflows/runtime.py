@@ -108,18 +108,26 @@ async def run_graph(graph: WorkflowGraph, inputs: dict[str, Any], emit: Emit, ru
         except Exception as exc:
             raise NodeError(f"node {node_id!r} failed: {type(exc).__name__}: {exc}", node=node_id) from exc
 
+    async def node_done(node_id: str, output: dict[str, Any]) -> None:
+        outputs[node_id] = output
+        await emit("progress", {"node": node_id, "status": "completed", "percent": percent()})
+        for deps in waiting.values():
+            deps.discard(node_id)
+
     try:
         while len(outputs) < total:
-            for node_id in [n for n, deps in waiting.items() if not deps]:
+            ready = [n for n, deps in waiting.items() if not deps]
+            for node_id in ready:
                 del waiting[node_id]
+            if len(ready) == 1 and not running:
+                # Alone (one-node workflows, chains): run it in this task, no task or wait() to pay for.
+                await node_done(ready[0], await run_node(ready[0]))
+                continue
+            for node_id in ready:
                 running[asyncio.ensure_future(run_node(node_id))] = node_id
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                node_id = running.pop(task)
-                outputs[node_id] = task.result()
-                await emit("progress", {"node": node_id, "status": "completed", "percent": percent()})
-                for deps in waiting.values():
-                    deps.discard(node_id)
+                await node_done(running.pop(task), task.result())
     finally:
         for task in running:
             task.cancel()
