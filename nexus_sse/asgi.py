@@ -34,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.core.handlers.asgi import ASGIRequest, get_script_prefix
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponseBase
 from django.urls import Resolver404, get_resolver, set_script_prefix
 
@@ -66,13 +66,16 @@ class FastPathApplication:
         self.views = frozenset((views.execute, views.run_events))
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        route = self.route(scope) if scope["type"] == "http" else None
-        if route is None:
+        prepared = self.prepare(scope) if scope["type"] == "http" else None
+        if prepared is None:
             return await self.application(scope, receive, send)
-        await self.serve(scope, receive, send, *route)
+        await self.serve(prepared, receive, send)
 
-    def route(self, scope: dict) -> tuple[ASGIRequest, Any, io.BytesIO] | None:
-        """The request, its URL match and its (empty) body buffer, when the fast path may serve it."""
+    def prepare(self, scope: dict) -> list[tuple[ASGIRequest, Any, io.BytesIO]] | None:
+        """``[(request, URL match, empty body buffer)]`` when the fast path may serve ``scope``.
+
+        A list, so that the view call can take the request out of it: an open stream keeps no
+        request (nor its response) alive, only what the stream itself needs."""
         if scope["method"] not in ("GET", "POST") or not conf.get("FAST_PATH"):
             return None
         for name, _ in scope["headers"]:
@@ -91,26 +94,23 @@ class FastPathApplication:
         if match is None or match.func not in self.views:
             return None
         request.resolver_match = match
-        return request, match, body
+        return [(request, match, body)]
 
-    async def serve(self, scope: dict, receive: Any, send: Any, request: ASGIRequest, match: Any,
-                    body: io.BytesIO) -> None:
-        if not await self.read_body(receive, body):
-            return
-        set_script_prefix(get_script_prefix(scope))  # reverse() in the views builds URLs under it
+    async def serve(self, prepared: list, receive: Any, send: Any) -> None:
+        if not await self.read_body(receive, prepared[0][2]):
+            return  # the client left while sending the body
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.listen_for_disconnect(receive))
-                response = await match.func(request, *match.args, **match.kwargs)
-                try:
-                    await self.send_response(response, send)
-                finally:
-                    release = getattr(response, "release", None)
-                    if release is not None:
-                        release()
+                await self.respond([await self.call_view(prepared)], send)
                 raise _Served
         except* (_Served, _Disconnected):
             pass
+
+    async def call_view(self, prepared: list) -> HttpResponseBase:
+        request, match, _ = prepared.pop()
+        set_script_prefix(request.script_name)  # reverse() in the views builds URLs under it
+        return await match.func(request, *match.args, **match.kwargs)
 
     async def read_body(self, receive: Any, body: io.BytesIO) -> bool:
         """Read the request body into ``body`` (False if the client left). Past MAX_BODY_BYTES the
@@ -135,20 +135,33 @@ class FastPathApplication:
             if message["type"] == "http.disconnect":
                 raise _Disconnected
 
-    async def send_response(self, response: HttpResponseBase, send: Any) -> None:
-        headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
-        headers += [(b"Set-Cookie", c.OutputString().encode("ascii")) for c in response.cookies.values()]
-        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    async def respond(self, holder: list[HttpResponseBase], send: Any) -> None:
+        """Send the response in ``holder`` (taken out of it: a stream keeps only its body)."""
+        response = holder.pop()
+        await send(_start_message(response))
         if not response.streaming:
             await send({"type": "http.response.body", "body": response.content})
             return
         # Our SSE responses yield bytes already: iterate them directly rather than through
         # StreamingHttpResponse's two wrapping generators.
         chunks = getattr(response, "chunks", None) or aiter(response)
-        async with aclosing(chunks):
-            async for chunk in chunks:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body"})
+        callbacks = getattr(response, "on_close", [])
+        del response
+        try:
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body"})
+        finally:
+            # What response.close() runs, less request_finished: no request_started was sent.
+            while callbacks:
+                callbacks.pop(0)()
+
+
+def _start_message(response: HttpResponseBase) -> dict:
+    headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+    headers += [(b"Set-Cookie", c.OutputString().encode("ascii")) for c in response.cookies.values()]
+    return {"type": "http.response.start", "status": response.status_code, "headers": headers}
 
 
 @functools.lru_cache(maxsize=1024)

@@ -52,19 +52,16 @@ class SSEResponse(StreamingHttpResponse):
     def __init__(self, content: AsyncIterator[bytes], *args: Any, on_close: list | None = None,
                  **kwargs: Any) -> None:
         super().__init__(content, *args, **kwargs)
-        #: the body as it is: bytes already (the fast path sends these without Django's wrappers)
+        #: the body as it is, bytes already (the fast path sends these without Django's wrappers)
         self.chunks = content
-        self._on_close = list(on_close or [])
-
-    def release(self) -> None:
-        """Run the ``on_close`` callbacks (once). The fast path calls this instead of close(),
-        which would also send ``request_finished`` for a request that never sent ``request_started``."""
-        callbacks, self._on_close = self._on_close, []
-        for callback in callbacks:
-            callback()
+        #: callbacks to run once when the response ends; each is taken off the list as it runs. (The
+        #: fast path runs them itself: close() would also send request_finished, and it sent no
+        #: request_started.)
+        self.on_close = list(on_close or [])
 
     def close(self) -> None:
-        self.release()
+        while self.on_close:
+            self.on_close.pop(0)()
         super().close()
 
 

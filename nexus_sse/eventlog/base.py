@@ -17,20 +17,34 @@ EXECUTOR_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class LogEvent:
-    """One event of a run: its ``seq`` (from 1), name and JSON data, with its wire bytes built once."""
+    """One event of a run: its ``seq`` (from 1), name and JSON data, with its wire bytes built once.
 
-    __slots__ = ("run_id", "seq", "event", "data_json", "_wire")
+    Once the wire bytes exist, the JSON text is not kept beside them: it is their ``data:`` field, and
+    a long run's log would otherwise hold every event twice."""
+
+    __slots__ = ("run_id", "seq", "event", "_data_json", "_wire")
 
     def __init__(self, run_id: str, seq: int, event: str, data_json: str) -> None:
         self.run_id = run_id
         self.seq = seq
         self.event = event
-        self.data_json = data_json
+        self._data_json: str | None = data_json
         self._wire: bytes | None = None
 
     @property
     def id(self) -> str:
         return f"{self.run_id}:{self.seq}"
+
+    def _head(self) -> str:
+        return f"id: {self.run_id}:{self.seq}\nevent: {self.event}\ndata: "
+
+    @property
+    def data_json(self) -> str:
+        if self._data_json is not None:
+            return self._data_json
+        assert self._wire is not None
+        # (ids and event names are ASCII: the head's length in characters is its length in bytes)
+        return self._wire[len(self._head()):-2].decode()
 
     @property
     def data(self) -> dict[str, Any]:
@@ -46,7 +60,8 @@ class LogEvent:
         if self._wire is None:
             # No sse.encode checks: event names come from the executor's fixed set and data_json is
             # json.dumps output, which never holds a raw line break.
-            self._wire = f"id: {self.run_id}:{self.seq}\nevent: {self.event}\ndata: {self.data_json}\n\n".encode()
+            self._wire = f"{self._head()}{self._data_json}\n\n".encode()
+            self._data_json = None
         return self._wire
 
     def __repr__(self) -> str:
