@@ -35,6 +35,7 @@ def deep(levels):
     [
         ("POST", "/workflows/nope/execute", {"json": {}}, 404, "NotFound", None),
         ("GET", "/workflows/nope/execute", {}, 404, "NotFound", None),
+        ("GET", "/workflows/no%00pe/execute", {}, 404, "NotFound", None),  # PostgreSQL refuses NUL in a query
         ("POST", "/workflows/greet/execute", {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
          400, "ValidationError", "body"),
         ("POST", "/workflows/greet/execute", {"json": [1, 2]}, 400, "ValidationError", "body"),
@@ -72,6 +73,35 @@ def test_bad_requests_get_clear_json_errors(client, method, url, kwargs, status,
     assert body["error_type"] == error_type and body["error"]
     assert body.get("path") == path
     assert "Traceback" not in response.text
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", "/workflows/typed/execute", b'{"inputs": {"count": 1, "ratio": NaN}}'),
+        ("POST", "/workflows/typed/execute", b'{"inputs": {"count": 1, "ratio": -Infinity}}'),
+        ("POST", "/workflows/typed/execute", b'{"inputs": {"count": 1, "ratio": 1e400}}'),
+        ("POST", "/workflows/typed/execute", b'{"inputs": {"count": 1, "name": "a\\ud800b"}}'),
+        ("POST", "/workflows/typed/execute", b'{"inputs": {"count": 1, "name": "a\\u0000b"}}'),
+        ("POST", "/workflows/typed/execute", b'{"inputs": {"count": 1, "tags": [{"\\u0000": 1}]}}'),
+        ("GET", "/workflows/typed/execute?count=1&ratio=nan", None),
+        ("GET", "/workflows/typed/execute?count=1&ratio=1e400", None),
+        ("GET", "/workflows/typed/execute?count=1&name=a%00b", None),
+        ("GET", "/workflows/typed/execute?count=" + "9" * 5000, None),
+        ("GET", "/workflows/typed/execute?inputs=%7B%22count%22%3A1%2C%22ratio%22%3ANaN%7D", None),
+    ],
+)
+def test_values_json_cannot_carry_are_refused_before_the_run(client, method, url, body):
+    # NaN/Infinity and lone surrogates cannot be sent on as JSON/UTF-8, PostgreSQL's jsonb refuses
+    # NUL: each must be a 400, not a 500 or a run that fails at its end (huge ints: tests/test_payload.py)
+    response = client.request(method, url, content=body, headers=JSON if body else {})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error_type"] == "ValidationError"
+    assert response.json()["path"] in ("body", "inputs") or response.json()["path"].startswith("inputs.")
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])

@@ -127,6 +127,14 @@ def test_read_json_body_parses_json_and_treats_an_empty_body_as_none():
         (b"\xff\xfe", "application/json", "malformed JSON", "body"),
         (b"<a/>", "application/xml", "unsupported Content-Type", None),
         (b"--b\r\n", "multipart/form-data; boundary=b", "unsupported Content-Type", None),
+        (b"[" + b"9" * 5000 + b"]", "application/json", "malformed JSON", "body"),  # past int's 4300 digits
+        (b'{"a": [1, NaN]}', "application/json", "not a JSON number", "body"),
+        (b'{"a": Infinity}', "application/json", "not a JSON number", "body"),
+        (b'{"a": -1e999}', "application/json", "not a JSON number", "body"),
+        (b'["\\udc00"]', "application/json", "lone surrogate", "body"),
+        (b'{"\\ud83d": 1}', "application/json", "lone surrogate", "body"),
+        (b'{"a": "x\\u0000"}', "application/json", "NUL", "body"),
+        (b'{"a\\u0000": 1}', "application/json", "NUL", "body"),
     ],
 )
 def test_read_json_body_refuses_what_is_not_json(body, content_type, message, path):
@@ -239,6 +247,12 @@ def test_query_inputs_converts_values_by_the_schema_types(qs, expected):
         ("fn.count=x", "inputs.fn.count", "must be a integer"),
         ("inputs=%7Bbad", "inputs", "not valid JSON"),
         ("inputs=%5B1%5D", "inputs", "must be a JSON object"),
+        ("ratio=nan", "inputs", "not a JSON number"),
+        ("ratio=-inf", "inputs", "not a JSON number"),
+        ("name=a%00b", "inputs", "NUL"),
+        ("meta=%7B%22k%22%3A%20NaN%7D", "inputs", "not a JSON number"),
+        ("inputs=%7B%22k%22%3A%20%22%5Cud800%22%7D", "inputs", "lone surrogate"),
+        ("inputs=%5B" + "%5B" * 100_000 + "%5D" * 100_000 + "%5D", "inputs", "nested too deeply"),
     ],
 )
 def test_query_inputs_refuses_values_of_the_wrong_type(qs, path, message):
