@@ -63,6 +63,10 @@ def deep(levels):
         ("GET", f"/runs/{uuid.uuid4()}", {}, 404, "NotFound", None),
         ("GET", f"/runs/{uuid.uuid4()}/events", {}, 404, "NotFound", None),
         ("POST", f"/runs/{uuid.uuid4()}/cancel", {}, 404, "NotFound", None),
+        ("GET", "/runs/not-a-uuid", {}, 404, "NotFound", None),
+        ("GET", "/runs/not-a-uuid/events", {}, 404, "NotFound", None),
+        ("POST", "/runs/not-a-uuid/cancel", {}, 404, "NotFound", None),
+        ("GET", f"/runs/{uuid.uuid4()}x", {}, 404, "NotFound", None),
     ],
 )
 def test_bad_requests_get_clear_json_errors(client, method, url, kwargs, status, error_type, path):
