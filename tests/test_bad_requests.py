@@ -1,5 +1,6 @@
 """Bad input over a real socket: each a clear JSON error with its error_type, never a 500."""
 
+import json
 import uuid
 
 import httpx
@@ -106,6 +107,23 @@ def test_values_json_cannot_carry_are_refused_before_the_run(client, method, url
     assert response.headers["content-type"] == "application/json"
     assert response.json()["error_type"] == "ValidationError"
     assert response.json()["path"] in ("body", "inputs") or response.json()["path"].startswith("inputs.")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "path"),
+    [
+        ({"workflow": "x" * LIMIT}, 413, None),
+        ({"workflow": "greet", "extra": deep(12)}, 400, "body"),
+        ({"workflow": "gr\u0000eet"}, 400, "body"),
+        ({"workflow": "greet", "extra": "\ud800"}, 400, "body"),
+    ],
+)
+def test_the_rest_api_applies_the_same_body_limits(client, body, status, path):
+    content = json.dumps(body).encode()  # ensure_ascii: the NUL and the surrogate travel as \u escapes
+    response = client.post("/api/stream-tokens/", content=content, headers=JSON)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error_type"] == "ValidationError" and response.json().get("path") == path
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
