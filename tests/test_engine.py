@@ -332,7 +332,7 @@ def test_derived_schema_of_a_function_node_has_types_defaults_required_and_a_nod
     }
     assert schema == {
         "type": "object",
-        "properties": {**params, "n": {"type": "object", "properties": params}},
+        "properties": {**params, "n": {"type": "object", "properties": params, "additionalProperties": False}},
         "additionalProperties": False,
         "required": ["count"],
     }
@@ -344,7 +344,7 @@ def test_inputs_fed_by_a_connection_or_the_config_are_not_asked_for():
     wf.add_node("FunctionNode", "f", {"function": "tests.engine.typed", "count": 3})
     schema = wf.build().input_schema
     assert schema["required"] == ["x"]  # a's x; b's x comes from a, f's count from its config
-    assert schema["properties"]["b"] == {"type": "object", "properties": {}}
+    assert schema["properties"]["b"] == {"type": "object", "properties": {}, "additionalProperties": False}
     assert "count" in schema["properties"]["f"]["properties"]  # a request may still override it
 
 
@@ -370,6 +370,7 @@ def test_a_declared_input_schema_replaces_the_derived_one():
         ({"count": 1, "ratio": "half"}, "inputs.ratio", "invalid input 'ratio'"),
         ({"count": 1, "colour": "red"}, "inputs", "unknown input"),
         ({"count": 1, "n": {"flag": "yes"}}, "inputs.n.flag", "invalid input 'n.flag'"),
+        ({"count": 1, "n": {"cuont": 2}}, "inputs.n", "unknown input"),  # a typo in a node-scoped input
         ({"count": 1, "n": []}, "inputs.n", "invalid input 'n'"),
         ([], "inputs", "invalid input"),
     ],

@@ -36,7 +36,8 @@ def derive_input_schema(graph: WorkflowGraph) -> dict[str, Any]:
         if one_of and not provided.intersection(one_of):
             any_of.append({"anyOf": [{"required": [n]} for n in one_of if n in open_params]})
         if node_id not in properties:
-            properties[node_id] = {"type": "object", "properties": node_props}
+            # closed, like the flat keys: a misspelled node-scoped input is a 400, not silently dropped
+            properties[node_id] = {"type": "object", "properties": node_props, "additionalProperties": False}
     schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         schema["required"] = sorted(required)
