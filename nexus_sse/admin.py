@@ -19,6 +19,7 @@ from nexus_sse import registry, runs
 from nexus_sse.exceptions import NexusError
 from nexus_sse.forms import WorkflowForm
 from nexus_sse.models import Run, RunEvent, Workflow
+from nexus_sse.workflows.schema import json_type
 
 POLICY_FIELDS = ("is_active", "access", "permission", "rate_limit")
 # What a duplicate does not take from its original (it is a new, disabled admin workflow).
@@ -129,7 +130,7 @@ def _schema_fields(schema: dict[str, Any]) -> list[dict[str, Any]]:
     for name, prop in (schema.get("properties") or {}).items():
         if not isinstance(prop, dict):
             continue
-        kind = prop.get("type", "string")
+        kind = json_type(prop) or "string"  # ["integer", "null"] (an int | None parameter) is an integer
         widget = {"integer": "number", "number": "number", "boolean": "checkbox"}.get(kind, "text")
         if kind in ("object", "array"):
             widget = "json"

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from nexus_sse import conf
 from nexus_sse.exceptions import PayloadTooLarge, ValidationError
+from nexus_sse.workflows.schema import json_type
 
 MODES = ("sync", "async", "stream")
 RESERVED_QUERY = {"inputs", "mode", "lastEventId", "last_event_id", "stream_token"}
@@ -131,13 +132,13 @@ def query_inputs(request: HttpRequest, schema: dict[str, Any]) -> dict[str, Any]
             continue
         values = request.GET.getlist(key)
         node, dot, param = key.partition(".")
-        if dot and isinstance(properties.get(node), dict) and properties[node].get("type") == "object":
+        if dot and json_type(properties.get(node)) == "object":
             # "node.param=value" feeds one node, like {"node": {"param": value}} in a body
             prop = properties[node].get("properties", {}).get(param, {})
-            inputs.setdefault(node, {})[param] = _convert(key, values, prop.get("type"))
+            inputs.setdefault(node, {})[param] = _convert(key, values, json_type(prop))
             continue
         prop = properties.get(key, {})
-        inputs[key] = _convert(key, values, prop.get("type") if isinstance(prop, dict) else None)
+        inputs[key] = _convert(key, values, json_type(prop))
     check_depth(inputs, conf.get("MAX_JSON_DEPTH"), path="inputs")  # ?ratio=nan, %00, JSON values
     return inputs
 

@@ -20,8 +20,7 @@ rf = RequestFactory()
 
 @nexus_sse.register_function("tests.payload.typed")
 def typed(count: int, ratio: float = 0.5, flag: bool = False, tags: list = (),
-          meta: dict = None,  # noqa: RUF013  (FunctionNode types plain annotations only, not "dict | None")
-          name: str = "x", anything=None) -> dict:
+          meta: dict | None = None, name: str = "x", anything=None, limit: int | None = None) -> dict:
     return {}
 
 
@@ -222,6 +221,7 @@ def query(qs: str) -> dict:
         ("tags=%5B1%2C%202%5D", {"tags": [1, 2]}),  # tags=[1, 2]
         ("meta=%7B%22k%22%3A%201%7D", {"meta": {"k": 1}}),  # meta={"k": 1}
         ("name=42", {"name": "42"}),  # a string stays a string
+        ("limit=3&fn.limit=4", {"limit": 3, "fn": {"limit": 4}}),  # int | None: converted as an integer
         ("anything=7", {"anything": "7"}),  # untyped: left as text
         ("count=1&count=2", {"count": 2}),  # the last value of a scalar wins
         ("fn.count=3&fn.flag=no", {"fn": {"count": 3, "flag": False}}),  # node-scoped

@@ -46,6 +46,14 @@ def derive_input_schema(graph: WorkflowGraph) -> dict[str, Any]:
     return schema
 
 
+def json_type(prop: Any) -> str | None:
+    """The JSON type a property's value has when not null: ``["integer", "null"]`` is "integer"."""
+    kind = prop.get("type") if isinstance(prop, dict) else None
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None) if len(set(kind) - {"null"}) == 1 else None
+    return kind if isinstance(kind, str) else None
+
+
 def check_schema(schema: Any) -> None:
     """Raise WorkflowDefinitionError unless ``schema`` is a valid JSON Schema."""
     try:
