@@ -126,6 +126,46 @@ def test_a_cancelled_run_ends_its_stream_and_run_raises_the_cancelled_error(url)
         assert info.value.error_type == "CancelledError"
 
 
+def test_a_stream_token_client_reads_status_and_says_why_it_cannot_cancel(url):
+    import httpx
+
+    from nexus_sse.exceptions import AuthenticationError
+    from tests import factories
+
+    owner = factories.token(factories.user("ann"))
+    issued = httpx.post(f"{url}/api/stream-tokens/", json={"workflow": "slow"}, headers=owner).json()["token"]
+    with NexusClient(url, stream_token=issued) as client:
+        events = client.stream("slow", {"seconds": 20})
+        run_id = next(events).run_id
+        assert client.status(run_id)["status"] == "running"  # a GET: the stream token is enough
+        # stream tokens are GET-only by design: the error must say what cancelling needs
+        with pytest.raises(AuthenticationError, match="stream token") as info:
+            client.cancel(run_id)
+        assert "token=" in info.value.message and info.value.extra["run_id"] == run_id
+        assert httpx.post(f"{url}/runs/{run_id}/cancel", headers=owner).status_code == 202
+        assert list(events)[-1].error_type == "CancelledError"
+
+
+async def test_the_async_client_explains_a_cancel_refused_to_a_stream_token(url):
+    import httpx
+    from asgiref.sync import sync_to_async
+
+    from nexus_sse.exceptions import AuthenticationError
+    from tests import factories
+
+    owner = await sync_to_async(lambda: factories.token(factories.user("bob")))()
+    async with httpx.AsyncClient(base_url=url) as http:
+        issued = (await http.post("/api/stream-tokens/", json={"workflow": "slow"}, headers=owner)).json()["token"]
+        async with AsyncNexusClient(url, stream_token=issued) as client:
+            events = client.stream("slow", {"seconds": 20})
+            run_id = (await anext(events)).run_id
+            assert (await client.status(run_id))["status"] == "running"
+            with pytest.raises(AuthenticationError, match="stream token"):
+                await client.cancel(run_id)
+            assert (await http.post(f"/runs/{run_id}/cancel", headers=owner)).status_code == 202
+            assert [e async for e in events][-1].error_type == "CancelledError"
+
+
 def test_a_drop_before_the_run_id_is_known_never_reruns(server, workflows):
     with TcpProxy(server.port) as proxy:
         proxy.cut()  # nothing open yet: harmless

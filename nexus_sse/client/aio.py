@@ -64,7 +64,8 @@ class AsyncNexusClient:
         return last.data.get("result")
 
     async def status(self, run_id: str) -> dict[str, Any]:
-        response = await self.http.get(f"{self.base}/runs/{run_id}", headers={"Accept": "application/json"})
+        response = await self.http.get(f"{self.base}/runs/{run_id}", params=self.options.params(),
+                                       headers={"Accept": "application/json"})
         if response.status_code >= 400:
             raise error_from(_json(response), response.status_code, run_id)
         return response.json()
@@ -72,7 +73,8 @@ class AsyncNexusClient:
     async def cancel(self, run_id: str) -> dict[str, Any]:
         response = await self.http.post(f"{self.base}/runs/{run_id}/cancel", headers=self._csrf())
         if response.status_code >= 400:
-            raise error_from(_json(response), response.status_code, run_id)
+            error = error_from(_json(response), response.status_code, run_id)
+            raise self.options.explain_refused_post(error, has_session=bool(self.http.cookies))
         return response.json()
 
     async def _follow(self, base: str, request: dict[str, Any], cursor: Cursor) -> AsyncIterator[Event]:

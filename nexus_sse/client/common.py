@@ -10,6 +10,7 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 from nexus_sse.client.events import Event, make_event
+from nexus_sse.exceptions import AuthenticationError, NexusError
 
 
 def split_url(url_or_base: str, workflow: str | None) -> tuple[str, str]:
@@ -34,6 +35,22 @@ class Options:
     max_retries: int = 8
     max_backoff: float = 30.0
     on_reconnect: Callable[[int, float], None] | None = None  # (attempt, delay) before each reconnect
+
+    def params(self) -> dict[str, str]:
+        """Query parameters of a GET: the stream token, if any (the server takes it on GETs only)."""
+        return {"stream_token": self.stream_token} if self.stream_token else {}
+
+    def explain_refused_post(self, error: NexusError, has_session: bool) -> NexusError:
+        """A clear error when a POST (cancel) was refused because only a stream token was given.
+
+        Stream tokens travel in URLs and so only open streams; the server ignores them on POSTs. The
+        server's own answer (401, or 404 for a run it will not show an anonymous caller) would not say so.
+        """
+        if not self.stream_token or self.token or has_session or error.extra.get("http_status") not in (401, 403, 404):
+            return error
+        return AuthenticationError(
+            f"{error.message}: a stream token only opens streams (GET); to cancel, give the client "
+            "token=<API token> or a logged-in session's cookies", **error.extra)
 
     def headers(self) -> dict[str, str]:
         headers = {"Accept": "text/event-stream"}
@@ -94,7 +111,7 @@ def execute_request(base: str, workflow: str, inputs: dict[str, Any], options: O
 
 
 def events_request(base: str, cursor: Cursor, options: Options) -> dict[str, Any]:
-    params = {"stream_token": options.stream_token} if options.stream_token else {}
+    params = options.params()
     headers = {"Last-Event-ID": cursor.last_id} if cursor.last_id else {}
     return {"method": "GET", "url": f"{base}/runs/{cursor.run_id}/events", "params": params, "headers": headers}
 

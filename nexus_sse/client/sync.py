@@ -70,7 +70,8 @@ class NexusClient:
         return last.data.get("result")
 
     def status(self, run_id: str) -> dict[str, Any]:
-        response = self.http.get(f"{self.base}/runs/{run_id}", headers={"Accept": "application/json"})
+        response = self.http.get(f"{self.base}/runs/{run_id}", params=self.options.params(),
+                                 headers={"Accept": "application/json"})
         if response.status_code >= 400:
             raise error_from(_json(response), response.status_code, run_id)
         return response.json()
@@ -78,7 +79,8 @@ class NexusClient:
     def cancel(self, run_id: str) -> dict[str, Any]:
         response = self.http.post(f"{self.base}/runs/{run_id}/cancel", headers=self._csrf())
         if response.status_code >= 400:
-            raise error_from(_json(response), response.status_code, run_id)
+            error = error_from(_json(response), response.status_code, run_id)
+            raise self.options.explain_refused_post(error, has_session=bool(self.http.cookies))
         return response.json()
 
     def _follow(self, base: str, request: dict[str, Any], cursor: Cursor) -> Iterator[Event]:
