@@ -103,6 +103,11 @@ class RunViewSet(NexusAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
     permission_classes = [permissions.AllowAny]
     queryset = Run.objects.all()
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # as views.get_run does: after a restart, no run of a dead executor may look alive here either
+        async_to_sync(runs.recover_interrupted_once)()
+
     def get_serializer_class(self) -> type:
         return RunDetailSerializer if self.action == "retrieve" else RunSerializer
 
