@@ -88,18 +88,20 @@ class AsyncNexusClient:
                         return
                     if response.status_code >= 400:
                         await response.aread()
-                        raise error_from(_json(response), response.status_code, cursor.run_id)
-                    cursor.run_id = cursor.run_id or response.headers.get("x-run-id")
-                    async for sse in source.aiter_sse():
-                        event = cursor.accept(sse.event, sse.data, sse.id, sse.retry)
-                        if event is not None:
-                            yield event
-                        if cursor.done:
-                            return
+                        if not cursor.retry_later(response, request.get("resuming", False)):
+                            raise error_from(_json(response), response.status_code, cursor.run_id)
+                        reason = f"the server answered {response.status_code}"
+                    else:
+                        cursor.run_id = cursor.run_id or response.headers.get("x-run-id")
+                        async for sse in source.aiter_sse():
+                            event = cursor.accept(sse.event, sse.data, sse.id, sse.retry)
+                            if event is not None:
+                                yield event
+                            if cursor.done:
+                                return
+                        reason = "the stream ended early"
             except httpx.TransportError as exc:
                 reason = type(exc).__name__
-            else:
-                reason = "the stream ended early"
             if not (cursor.run_id and cursor.resumable) or cursor.attempt >= self.options.max_retries:
                 raise ConnectionLost(f"connection lost ({reason}) and the run cannot be resumed",
                                      run_id=cursor.run_id)

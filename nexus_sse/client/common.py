@@ -12,6 +12,11 @@ from urllib.parse import quote
 from nexus_sse.client.events import Event, make_event
 from nexus_sse.exceptions import AuthenticationError, NexusError
 
+#: answers to a *resume* that mean "not now" (the open-stream cap, a draining or restarting server, a
+#: proxy without a backend): wait and try again. A resume is a GET, so trying again is harmless; the
+#: request that starts a run is never repeated (it may have started one).
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
 
 def split_url(url_or_base: str, workflow: str | None) -> tuple[str, str]:
     """``(base, workflow)`` from a base URL plus a name, or from a full ``.../workflows/<name>/execute`` URL."""
@@ -69,6 +74,7 @@ class Cursor:
     attempt: int = 0
     done: bool = False
     resumable: bool = True
+    retry_after: float = 0.0  # the Retry-After of the last refused resume, seconds
 
     @property
     def last_seq(self) -> int:
@@ -95,10 +101,30 @@ class Cursor:
         return event
 
     def next_delay(self, max_backoff: float) -> float:
-        """The server's retry hint, doubled per failed try, capped, with jitter (0.5x to 1.5x)."""
-        base = min(self.retry_ms / 1000 * 2**self.attempt, max_backoff)
+        """The wait before the next reconnect: never sooner than the server asked.
+
+        The server's ``retry:`` hint doubled per failed try, with jitter above it (x1 to x1.5) so clients
+        cut at once do not return at once, capped at ``max_backoff`` (jittered below the cap, x0.8 to x1).
+        Never less than the hint or the last Retry-After, even when those exceed ``max_backoff``.
+        """
+        retry = self.retry_ms / 1000
+        floor = max(retry, self.retry_after)
+        delay = retry * 2**self.attempt * random.uniform(1.0, 1.5)
+        if delay > max_backoff:
+            delay = max_backoff * random.uniform(0.8, 1.0)
         self.attempt += 1
-        return base * random.uniform(0.5, 1.5)
+        self.retry_after = 0.0
+        return max(delay, floor)
+
+    def retry_later(self, response: Any, resuming: bool) -> bool:
+        """Whether a refused answer to a resume (429, 5xx) should be tried again after a backoff."""
+        if not resuming or response.status_code not in RETRY_STATUSES:
+            return False
+        try:
+            self.retry_after = max(0.0, float(response.headers.get("retry-after") or 0))
+        except ValueError:  # an HTTP date: the retry hint applies
+            self.retry_after = 0.0
+        return True
 
 
 def execute_request(base: str, workflow: str, inputs: dict[str, Any], options: Options) -> dict[str, Any]:
@@ -113,7 +139,8 @@ def execute_request(base: str, workflow: str, inputs: dict[str, Any], options: O
 def events_request(base: str, cursor: Cursor, options: Options) -> dict[str, Any]:
     params = options.params()
     headers = {"Last-Event-ID": cursor.last_id} if cursor.last_id else {}
-    return {"method": "GET", "url": f"{base}/runs/{cursor.run_id}/events", "params": params, "headers": headers}
+    return {"method": "GET", "url": f"{base}/runs/{cursor.run_id}/events", "params": params, "headers": headers,
+            "resuming": True}
 
 
 def now() -> float:
