@@ -59,3 +59,24 @@ def test_the_rest_api_shows_a_killed_servers_run_as_failed_on_its_first_request(
         detail = client.get(f"/api/runs/{run_id}/")  # the first request this process serves
     assert detail.status_code == 200
     assert (detail.json()["status"], detail.json()["error"]) == ("failed", "interrupted")
+
+
+async def test_recovery_that_failed_is_tried_again_by_the_next_request(monkeypatch):
+    from nexus_sse import runs
+    from nexus_sse.exceptions import EventLogUnavailable
+
+    attempts = []
+
+    async def recover():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise EventLogUnavailable()
+        return 0
+
+    monkeypatch.setattr(runs, "_recovered", False)
+    monkeypatch.setattr(runs, "recover_interrupted", recover)
+    with pytest.raises(EventLogUnavailable):
+        await runs.recover_interrupted_once()
+    await runs.recover_interrupted_once()
+    await runs.recover_interrupted_once()
+    assert len(attempts) == 2  # retried once after the failure, then never again
