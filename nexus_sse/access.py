@@ -31,7 +31,7 @@ async def authenticate(request: HttpRequest) -> Any:
         return request.nexus_user
     request.nexus_auth, request.nexus_scope = None, None
     header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header:
+    if token_scheme(header):
         user = await _token_user(header)
         request.nexus_auth = "token"
     elif request.GET.get("stream_token") and request.method == "GET":  # tokens open streams, nothing else
@@ -50,9 +50,18 @@ async def get_user(request: HttpRequest) -> Any:
     return await authenticate(request)
 
 
+def token_scheme(header: str) -> bool:
+    """Whether an Authorization header is ours ("Token <key>" or "Bearer <key>").
+
+    Other schemes (e.g. Basic, from a password-protected staging site) are left to the server in
+    front and the request falls back to the session, as DRF's TokenAuthentication does.
+    """
+    return header.partition(" ")[0].lower() in ("token", "bearer")
+
+
 async def _token_user(header: str) -> Any:
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() not in ("token", "bearer") or not key.strip():
+    key = header.partition(" ")[2]
+    if not key.strip():
         raise AuthenticationError("Authorization header must be 'Token <key>'")
     try:
         from rest_framework.authtoken.models import Token
@@ -171,8 +180,10 @@ def enforce_csrf(request: HttpRequest) -> None:
     Requests without one (token-authenticated programs, curl) are not CSRF-prone and are left alone,
     as DRF's SessionAuthentication does.
     """
-    if request.method not in ("POST", "PUT", "PATCH", "DELETE") or "HTTP_AUTHORIZATION" in request.META:
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
         return
+    if token_scheme(request.META.get("HTTP_AUTHORIZATION", "")):
+        return  # authenticated by the token alone, never by the session
     if "HTTP_COOKIE" not in request.META or settings.SESSION_COOKIE_NAME not in request.COOKIES:
         return
     check = _CsrfCheck(lambda req: None)

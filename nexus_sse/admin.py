@@ -19,8 +19,11 @@ from nexus_sse import registry, runs
 from nexus_sse.exceptions import NexusError
 from nexus_sse.forms import WorkflowForm
 from nexus_sse.models import Run, RunEvent, Workflow
+from nexus_sse.workflows.schema import json_type
 
 POLICY_FIELDS = ("is_active", "access", "permission", "rate_limit")
+# What a duplicate does not take from its original (it is a new, disabled admin workflow).
+DUPLICATE_OWN_FIELDS = ("id", "slug", "name", "source", "is_active", "created_at", "updated_at")
 
 
 @admin.register(Workflow)
@@ -82,9 +85,11 @@ class WorkflowAdmin(admin.ModelAdmin):
             n = 2
             while Workflow.objects.filter(slug=slug).exists():
                 slug, n = f"{workflow.slug}-copy-{n}", n + 1
-            Workflow.objects.create(slug=slug, name=f"{workflow.name or workflow.slug} (copy)",
-                                    version=workflow.version, description=workflow.description,
-                                    definition=workflow.definition, input_schema=workflow.input_schema,
+            # Every other field, the access policy included: enabling the copy must not open what
+            # the original guards (and a field added later is carried without anyone remembering).
+            copied = {f.name: getattr(workflow, f.name) for f in Workflow._meta.concrete_fields
+                      if f.name not in DUPLICATE_OWN_FIELDS}
+            Workflow.objects.create(**copied, slug=slug, name=f"{workflow.name or workflow.slug} (copy)",
                                     source=Workflow.Source.ADMIN, is_active=False)
         self.message_user(request, f"{queryset.count()} workflow(s) duplicated (disabled until you enable them).")
 
@@ -125,7 +130,7 @@ def _schema_fields(schema: dict[str, Any]) -> list[dict[str, Any]]:
     for name, prop in (schema.get("properties") or {}).items():
         if not isinstance(prop, dict):
             continue
-        kind = prop.get("type", "string")
+        kind = json_type(prop) or "string"  # ["integer", "null"] (an int | None parameter) is an integer
         widget = {"integer": "number", "number": "number", "boolean": "checkbox"}.get(kind, "text")
         if kind in ("object", "array"):
             widget = "json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +17,8 @@ _POSITIVE_INTS = ("RETRY_MILLISECONDS", "MAX_BODY_BYTES", "MAX_JSON_DEPTH", "ARC
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (not a bool): inf would mean "never" (no keepalive, no timeout), nan compares false."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @register(Tags.compatibility)
@@ -58,9 +60,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     if rate is not None and not (isinstance(rate, str) and RATE_RE.match(rate)):
         errors.append(Error("NEXUS_SSE['DEFAULT_RATE_LIMIT'] must look like '10/min' (s, min, hour, day) or None.",
                             id="nexus_sse.E007"))
-    for key in ("METRICS_ENABLED", "FAST_PATH"):
+    for key in ("METRICS_ENABLED", "SYNC_ON_MIGRATE", "FAST_PATH"):  # "no" or "False" would be truthy
         if not isinstance(config[key], bool):
             errors.append(Error(f"NEXUS_SSE[{key!r}] must be True or False.", id="nexus_sse.E003"))
+    if config["EXPOSE_ERRORS"] is not None and not isinstance(config["EXPOSE_ERRORS"], bool):
+        errors.append(Error("NEXUS_SSE['EXPOSE_ERRORS'] must be True, False or None (follow DEBUG).",
+                            id="nexus_sse.E003"))
     if config["METRICS_TOKEN"] is not None and not (isinstance(config["METRICS_TOKEN"], str) and config["METRICS_TOKEN"]):
         errors.append(Error("NEXUS_SSE['METRICS_TOKEN'] must be a non-empty string or None.", id="nexus_sse.E003"))
     if config["EXECUTOR"] not in ("inprocess", "tasks"):
@@ -69,6 +74,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
         errors.append(Error("NEXUS_SSE['EXECUTOR'] = 'tasks' needs a shared event log: workers and web "
                             "processes must see the same runs.", hint="Set NEXUS_SSE['EVENT_LOG'] = 'redis'.",
                             id="nexus_sse.E009"))
+    for key in ("TASKS_BACKEND", "TASKS_QUEUE"):
+        if not (isinstance(config[key], str) and config[key]):
+            errors.append(Error(f"NEXUS_SSE[{key!r}] must be a non-empty string (a TASKS alias, a queue name).",
+                                id="nexus_sse.E009"))
     errors += _check_event_log(config)
     errors += _check_llm(config)
     if not getattr(settings, "ASGI_APPLICATION", None):

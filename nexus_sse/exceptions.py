@@ -113,6 +113,17 @@ class InternalError(NexusError):
     """Anything else; never carries internals unless DEBUG."""
 
 
+class EventLogUnavailable(InternalError):
+    """The event log's server (Redis) cannot be reached or refused a command: a 503.
+
+    Its message names the server, never its credentials, and is shown to clients.
+    """
+
+    status = 503
+    public = True
+    default_message = "The event log is unavailable."
+
+
 ERROR_TYPES: dict[str, type[NexusError]] = {
     cls.error_type: cls
     for cls in (

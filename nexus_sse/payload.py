@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.http import HttpRequest
 
 from nexus_sse import conf
 from nexus_sse.exceptions import PayloadTooLarge, ValidationError
+from nexus_sse.workflows.schema import json_type
 
 MODES = ("sync", "async", "stream")
 RESERVED_QUERY = {"inputs", "mode", "lastEventId", "last_event_id", "stream_token"}
@@ -34,9 +36,14 @@ def read_json_body(request: HttpRequest) -> Any:
     # curl -d sends application/x-www-form-urlencoded; its body is still our JSON.
     if content_type.startswith("multipart/") or content_type.endswith("xml"):
         raise ValidationError(f"unsupported Content-Type {content_type!r}; send application/json")
+    return parse_json(body)
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a JSON request body, within MAX_JSON_DEPTH and without values a run could not carry."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # also UnicodeDecodeError, and ints past Python's 4300-digit limit
         raise ValidationError(f"malformed JSON: {exc}", path="body") from None
     except RecursionError:
         raise ValidationError("JSON nested too deeply", path="body") from None
@@ -44,15 +51,38 @@ def read_json_body(request: HttpRequest) -> Any:
     return data
 
 
-def check_depth(value: Any, limit: int) -> None:
+def check_depth(value: Any, limit: int, path: str = "body") -> None:
+    """Refuse JSON nested deeper than ``limit``, and values a run could not record or send.
+
+    Python's json accepts NaN, Infinity (also 1e400) and lone surrogates ("\\ud800"), which no JSON
+    encoder or UTF-8 text can carry on; PostgreSQL's jsonb refuses NUL characters. Caught here they
+    are a 400, not a run that fails at its end with an InternalError.
+    """
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
+        if isinstance(item, str):
+            _check_text(item, path)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValidationError(f"{item} is not a JSON number; send a finite number", path=path)
+        elif isinstance(item, (dict, list)):
             if depth > limit:
-                raise ValidationError(f"JSON nested deeper than {limit} levels", path="body")
+                raise ValidationError(f"JSON nested deeper than {limit} levels", path=path)
+            if isinstance(item, dict):
+                for key in item:
+                    _check_text(key, path)
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
+
+
+def _check_text(text: str, path: str) -> None:
+    if "\x00" in text:
+        raise ValidationError("text may not contain NUL (\\u0000) characters", path=path)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("text contains a lone surrogate (invalid Unicode)", path=path) from None
 
 
 def execute_body(data: Any) -> tuple[dict[str, Any], str | None]:
@@ -87,11 +117,13 @@ def query_inputs(request: HttpRequest, schema: dict[str, Any]) -> dict[str, Any]
     if "inputs" in request.GET:
         try:
             inputs = json.loads(request.GET["inputs"])
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:
             raise ValidationError(f"'inputs' is not valid JSON: {exc}", path="inputs") from None
+        except RecursionError:
+            raise ValidationError("'inputs' nested too deeply", path="inputs") from None
         if not isinstance(inputs, dict):
             raise ValidationError("'inputs' must be a JSON object", path="inputs")
-        check_depth(inputs, conf.get("MAX_JSON_DEPTH"))
+        check_depth(inputs, conf.get("MAX_JSON_DEPTH"), path="inputs")
         return inputs
     properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
     inputs: dict[str, Any] = {}
@@ -100,13 +132,14 @@ def query_inputs(request: HttpRequest, schema: dict[str, Any]) -> dict[str, Any]
             continue
         values = request.GET.getlist(key)
         node, dot, param = key.partition(".")
-        if dot and isinstance(properties.get(node), dict) and properties[node].get("type") == "object":
+        if dot and json_type(properties.get(node)) == "object":
             # "node.param=value" feeds one node, like {"node": {"param": value}} in a body
             prop = properties[node].get("properties", {}).get(param, {})
-            inputs.setdefault(node, {})[param] = _convert(key, values, prop.get("type"))
+            inputs.setdefault(node, {})[param] = _convert(key, values, json_type(prop))
             continue
         prop = properties.get(key, {})
-        inputs[key] = _convert(key, values, prop.get("type") if isinstance(prop, dict) else None)
+        inputs[key] = _convert(key, values, json_type(prop))
+    check_depth(inputs, conf.get("MAX_JSON_DEPTH"), path="inputs")  # ?ratio=nan, %00, JSON values
     return inputs
 
 
@@ -137,7 +170,7 @@ def _convert(key: str, values: list[str], json_type: Any) -> Any:
 def _json(key: str, value: str) -> Any:
     try:
         return json.loads(value)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         raise ValidationError(f"input {key!r} must be JSON", path=f"inputs.{key}") from None
 
 

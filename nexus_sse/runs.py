@@ -21,7 +21,14 @@ from nexus_sse import archive, conf, db, metrics, sse
 from nexus_sse.logs import current_run
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.eventlog.base import EXECUTOR_ID
-from nexus_sse.exceptions import InternalError, NexusError, NodeError, RunCancelledError, RunTimeoutError
+from nexus_sse.exceptions import (
+    EventLogUnavailable,
+    InternalError,
+    NexusError,
+    NodeError,
+    RunCancelledError,
+    RunTimeoutError,
+)
 from nexus_sse.models import Run, RunEvent, Workflow
 from nexus_sse.workflows.builder import WorkflowGraph
 from nexus_sse.workflows.runtime import run_graph
@@ -259,7 +266,14 @@ async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user:
         await db.write(archive.insert_run, run)
     executor = Executor(run, graph, workflow, persisted=persist_now)
     metrics.runs_started.labels(workflow=workflow.slug).inc()
-    await executor.emit("start", {"workflow_id": workflow.slug, "version": workflow.version})
+    try:
+        await executor.emit("start", {"workflow_id": workflow.slug, "version": workflow.version})
+    except EventLogUnavailable as exc:  # the run never started: do not leave its row "running"
+        if persist_now:
+            failed = {"status": Run.Status.FAILED, "error": exc.message, "error_type": exc.error_type,
+                      "finished_at": timezone.now()}
+            await db.call(lambda: Run.objects.filter(pk=run.pk).update(**failed))
+        raise
     # A fresh context: the run must not inherit the request's ThreadSensitiveContext, whose thread
     # ends with the response (asgiref refuses calls from tasks that outlive it). Its database calls
     # go to asgiref's shared sync thread instead.
@@ -407,8 +421,8 @@ async def recover_interrupted_once() -> None:
     global _recovered
     if _recovered:
         return
+    await recover_interrupted()  # first: if the event log is unavailable, the next request tries again
     _recovered = True
-    await recover_interrupted()
 
 
 async def recover_interrupted() -> int:

@@ -7,11 +7,12 @@ from nexus_sse.api.urls import docs_urlpatterns
 
 app_name = "nexus_sse"
 
+# Run ids are matched as text and checked by the view: a malformed one is our JSON 404, not Django's HTML page.
 urlpatterns = [
     path("workflows/<str:name>/execute", views.execute, name="execute"),
-    path("runs/<uuid:run_id>", views.run_detail, name="run-detail"),
-    path("runs/<uuid:run_id>/events", views.run_events, name="run-events"),
-    path("runs/<uuid:run_id>/cancel", views.run_cancel, name="run-cancel"),
+    path("runs/<str:run_id>", views.run_detail, name="run-detail"),
+    path("runs/<str:run_id>/events", views.run_events, name="run-events"),
+    path("runs/<str:run_id>/cancel", views.run_cancel, name="run-cancel"),
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
     path("metrics", health.metrics_view, name="metrics"),

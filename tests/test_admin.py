@@ -95,6 +95,24 @@ def test_actions_enable_disable_and_duplicate(staff):
     assert copy.source == "admin" and copy.definition == chat.definition and not copy.is_active
 
 
+def test_duplicate_keeps_the_access_policy_so_enabling_the_copy_opens_nothing(staff):
+    from django.contrib.auth.models import AnonymousUser
+
+    from nexus_sse.access import may_execute
+
+    greet = Workflow.objects.get(slug="greet")
+    greet.access, greet.permission, greet.rate_limit = "permission", "nexus_sse.view_run", "3/min"
+    greet.save()
+    staff.post("/admin/nexus_sse/workflow/", {"action": "duplicate", "_selected_action": [greet.pk]})
+    copy = Workflow.objects.get(slug="greet-copy")
+    assert (copy.access, copy.permission, copy.rate_limit) == ("permission", "nexus_sse.view_run", "3/min")
+    staff.post("/admin/nexus_sse/workflow/", {"action": "enable", "_selected_action": [copy.pk]})
+    copy.refresh_from_db()
+    assert copy.is_active
+    assert not may_execute(AnonymousUser(), copy)
+    assert not may_execute(factories.user("someone"), copy)
+
+
 def test_try_it_page_builds_a_form_from_the_input_schema(staff):
     typed = Workflow.objects.get(slug="typed")
     page = staff.get(f"/admin/nexus_sse/workflow/{typed.pk}/try/").content.decode()

@@ -148,3 +148,25 @@ def test_an_admin_workflows_input_schema_is_enforced_before_a_run_starts(workflo
     short = client.post("/workflows/strict/execute", {"inputs": {"name": "a"}}, content_type="application/json")
     assert short.status_code == 400 and short.json()["path"] == "inputs.name"
     assert Run.objects.filter(workflow__slug="strict").count() == 0
+
+
+def test_an_unexpected_error_in_the_api_is_our_json_500_without_its_details(workflows, monkeypatch):
+    from django.test import Client
+
+    from nexus_sse.api import views
+
+    def broken(self):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(views.WorkflowViewSet, "get_queryset", broken)
+    response = Client(raise_request_exception=False).get("/api/workflows/")
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error_type"] == "InternalError"
+    assert "secret internal detail" not in response.content.decode()
+
+
+def test_the_api_takes_json_bodies_only(api):
+    form = api.post("/api/stream-tokens/", {"workflow": "greet"})  # APIClient's default: multipart
+    assert form.status_code == 415 and form.json()["error_type"] == "ValidationError"
+    assert api.post("/api/stream-tokens/", {"workflow": "greet"}, format="json").status_code == 201

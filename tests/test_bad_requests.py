@@ -1,5 +1,6 @@
 """Bad input over a real socket: each a clear JSON error with its error_type, never a 500."""
 
+import json
 import uuid
 
 import httpx
@@ -35,6 +36,7 @@ def deep(levels):
     [
         ("POST", "/workflows/nope/execute", {"json": {}}, 404, "NotFound", None),
         ("GET", "/workflows/nope/execute", {}, 404, "NotFound", None),
+        ("GET", "/workflows/no%00pe/execute", {}, 404, "NotFound", None),  # PostgreSQL refuses NUL in a query
         ("POST", "/workflows/greet/execute", {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
          400, "ValidationError", "body"),
         ("POST", "/workflows/greet/execute", {"json": [1, 2]}, 400, "ValidationError", "body"),
@@ -44,6 +46,9 @@ def deep(levels):
         ("POST", "/workflows/greet/execute", {"json": {"inputs": {}}}, 400, "ValidationError", "inputs"),
         ("POST", "/workflows/greet/execute", {"json": {"inputs": {"name": "x", "nam": "y"}}}, 400, "ValidationError",
          "inputs"),
+        ("POST", "/workflows/greet/execute", {"json": {"inputs": {"name": "x", "greet": {"nmae": "y"}}}}, 400, "ValidationError",
+         "inputs.greet"),
+        ("GET", "/workflows/greet/execute?name=x&greet.nmae=y", {}, 400, "ValidationError", "inputs.greet"),
         ("POST", "/workflows/typed/execute", {"json": {"inputs": {"count": "x"}}}, 400, "ValidationError",
          "inputs.count"),
         ("POST", "/workflows/typed/execute", {"json": {"inputs": {"count": 1, "flag": "yes"}}}, 400,
@@ -62,6 +67,10 @@ def deep(levels):
         ("GET", f"/runs/{uuid.uuid4()}", {}, 404, "NotFound", None),
         ("GET", f"/runs/{uuid.uuid4()}/events", {}, 404, "NotFound", None),
         ("POST", f"/runs/{uuid.uuid4()}/cancel", {}, 404, "NotFound", None),
+        ("GET", "/runs/not-a-uuid", {}, 404, "NotFound", None),
+        ("GET", "/runs/not-a-uuid/events", {}, 404, "NotFound", None),
+        ("POST", "/runs/not-a-uuid/cancel", {}, 404, "NotFound", None),
+        ("GET", f"/runs/{uuid.uuid4()}x", {}, 404, "NotFound", None),
     ],
 )
 def test_bad_requests_get_clear_json_errors(client, method, url, kwargs, status, error_type, path):
@@ -72,6 +81,52 @@ def test_bad_requests_get_clear_json_errors(client, method, url, kwargs, status,
     assert body["error_type"] == error_type and body["error"]
     assert body.get("path") == path
     assert "Traceback" not in response.text
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", "/workflows/typed/execute", b'{"inputs": {"count": 1, "ratio": NaN}}'),
+        ("POST", "/workflows/typed/execute", b'{"inputs": {"count": 1, "ratio": -Infinity}}'),
+        ("POST", "/workflows/typed/execute", b'{"inputs": {"count": 1, "ratio": 1e400}}'),
+        ("POST", "/workflows/typed/execute", b'{"inputs": {"count": 1, "name": "a\\ud800b"}}'),
+        ("POST", "/workflows/typed/execute", b'{"inputs": {"count": 1, "name": "a\\u0000b"}}'),
+        ("POST", "/workflows/typed/execute", b'{"inputs": {"count": 1, "tags": [{"\\u0000": 1}]}}'),
+        ("GET", "/workflows/typed/execute?count=1&ratio=nan", None),
+        ("GET", "/workflows/typed/execute?count=1&ratio=1e400", None),
+        ("GET", "/workflows/typed/execute?count=1&name=a%00b", None),
+        ("GET", "/workflows/typed/execute?count=" + "9" * 5000, None),
+        ("GET", "/workflows/typed/execute?inputs=%7B%22count%22%3A1%2C%22ratio%22%3ANaN%7D", None),
+    ],
+)
+def test_values_json_cannot_carry_are_refused_before_the_run(client, method, url, body):
+    # NaN/Infinity and lone surrogates cannot be sent on as JSON/UTF-8, PostgreSQL's jsonb refuses
+    # NUL: each must be a 400, not a 500 or a run that fails at its end (huge ints: tests/test_payload.py)
+    response = client.request(method, url, content=body, headers=JSON if body else {})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error_type"] == "ValidationError"
+    assert response.json()["path"] in ("body", "inputs") or response.json()["path"].startswith("inputs.")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "path"),
+    [
+        ({"workflow": "x" * LIMIT}, 413, None),
+        ({"workflow": "greet", "extra": deep(12)}, 400, "body"),
+        ({"workflow": "gr\u0000eet"}, 400, "body"),
+        ({"workflow": "greet", "extra": "\ud800"}, 400, "body"),
+    ],
+)
+def test_the_rest_api_applies_the_same_body_limits(client, body, status, path):
+    content = json.dumps(body).encode()  # ensure_ascii: the NUL and the surrogate travel as \u escapes
+    response = client.post("/api/stream-tokens/", content=content, headers=JSON)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error_type"] == "ValidationError" and response.json().get("path") == path
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])

@@ -107,6 +107,14 @@ def test_a_setting_that_is_not_a_dict_is_e001():
         {"KEEPALIVE_SECONDS": "15"},
         {"KEEPALIVE_SECONDS": True},
         {"ORPHAN_SECONDS": float("nan")},
+        {"KEEPALIVE_SECONDS": float("inf")},  # a stream that never sends a keepalive
+        {"SHUTDOWN_GRACE_SECONDS": float("inf")},
+        {"RUN_TIMEOUT_SECONDS": float("inf")},  # "no limit" is None
+        {"WORKFLOW_CACHE_SECONDS": float("nan")},
+        {"SYNC_ON_MIGRATE": "no"},  # a non-empty string is truthy: it would sync anyway
+        {"SYNC_ON_MIGRATE": None},
+        {"EXPOSE_ERRORS": "False"},  # would expose errors
+        {"EXPOSE_ERRORS": 0},
         {"RETRY_MILLISECONDS": 2.5},
         {"MAX_BODY_BYTES": "big"},
         {"MAX_JSON_DEPTH": 0},
@@ -123,6 +131,13 @@ def test_bad_numbers_and_flags_are_e003(nexus):
     (error,) = messages(nexus)
     assert error.id == "nexus_sse.E003"
     assert repr(next(iter(nexus))) in error.msg  # names the key
+
+
+@pytest.mark.parametrize("nexus", [{"TASKS_QUEUE": ""}, {"TASKS_QUEUE": 3}, {"TASKS_BACKEND": None}])
+def test_a_tasks_queue_or_backend_that_is_not_a_name_is_e009(nexus):
+    (error,) = messages(nexus)
+    assert error.id == "nexus_sse.E009"
+    assert repr(next(iter(nexus))) in error.msg
 
 
 @pytest.mark.parametrize(

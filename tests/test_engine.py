@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Optional
 
 import pytest
 
@@ -25,6 +26,13 @@ WAIT = 10  # seconds: generous upper bounds on waits that normally end in millis
 @nexus_sse.register_function("tests.engine.typed")
 def typed(count: int, ratio: float = 0.5, flag: bool = False, name: str = "x") -> dict:
     return {"count": count, "ratio": ratio, "flag": flag, "name": name}
+
+
+@nexus_sse.register_function("tests.engine.optional")
+def optional(meta: dict | None = None, tags: list[str] | None = None, limit: Optional[int] = None,  # noqa: UP045
+             scores: dict[str, float] | None = None, either: int | str = 0,
+             later: Undefined | None = None) -> dict:  # noqa: F821 (a name get_type_hints cannot resolve)
+    return {"meta": meta}
 
 
 @nexus_sse.register_function("tests.engine.meet")
@@ -332,10 +340,43 @@ def test_derived_schema_of_a_function_node_has_types_defaults_required_and_a_nod
     }
     assert schema == {
         "type": "object",
-        "properties": {**params, "n": {"type": "object", "properties": params}},
+        "properties": {**params, "n": {"type": "object", "properties": params, "additionalProperties": False}},
         "additionalProperties": False,
         "required": ["count"],
     }
+
+
+def test_optional_and_generic_annotations_give_their_json_type_and_allow_null():
+    schema = build_one("FunctionNode", {"function": "tests.engine.optional"}).input_schema
+    types = {name: prop.get("type") for name, prop in schema["properties"]["n"]["properties"].items()}
+    assert types == {"meta": ["object", "null"], "tags": ["array", "null"], "limit": ["integer", "null"],
+                     "scores": ["object", "null"], "either": None, "later": None}
+    validate_inputs(schema, {"meta": {"k": 1}, "tags": ["a"], "limit": None, "scores": None, "either": "x"})
+    for name, wrong in [("meta", "text"), ("tags", {}), ("limit", 1.5), ("scores", [1])]:
+        with pytest.raises(ValidationError) as info:
+            validate_inputs(schema, {name: wrong})
+        assert info.value.path == f"inputs.{name}"
+
+
+@pytest.mark.parametrize(
+    ("annotation", "expected"),
+    [
+        (dict | None, ("object", True)),
+        (Optional[list[int]], ("array", True)),  # noqa: UP045
+        (dict[str, float], ("object", False)),
+        (int | str, (None, False)),
+        (int | str | None, (None, True)),
+        (bool, ("boolean", False)),
+        ("float | None", ("number", True)),
+        ("Optional[str]", ("string", True)),
+        ("dict[str, int | None]", ("object", False)),
+        ("Missing", (None, False)),
+    ],
+)
+def test_annotation_types_of_resolved_and_string_annotations(annotation, expected):
+    from nexus_sse.workflows.builtin import annotation_type
+
+    assert annotation_type(annotation) == expected
 
 
 def test_inputs_fed_by_a_connection_or_the_config_are_not_asked_for():
@@ -344,7 +385,7 @@ def test_inputs_fed_by_a_connection_or_the_config_are_not_asked_for():
     wf.add_node("FunctionNode", "f", {"function": "tests.engine.typed", "count": 3})
     schema = wf.build().input_schema
     assert schema["required"] == ["x"]  # a's x; b's x comes from a, f's count from its config
-    assert schema["properties"]["b"] == {"type": "object", "properties": {}}
+    assert schema["properties"]["b"] == {"type": "object", "properties": {}, "additionalProperties": False}
     assert "count" in schema["properties"]["f"]["properties"]  # a request may still override it
 
 
@@ -370,6 +411,7 @@ def test_a_declared_input_schema_replaces_the_derived_one():
         ({"count": 1, "ratio": "half"}, "inputs.ratio", "invalid input 'ratio'"),
         ({"count": 1, "colour": "red"}, "inputs", "unknown input"),
         ({"count": 1, "n": {"flag": "yes"}}, "inputs.n.flag", "invalid input 'n.flag'"),
+        ({"count": 1, "n": {"cuont": 2}}, "inputs.n", "unknown input"),  # a typo in a node-scoped input
         ({"count": 1, "n": []}, "inputs.n", "invalid input 'n'"),
         ([], "inputs", "invalid input"),
     ],

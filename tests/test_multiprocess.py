@@ -10,7 +10,7 @@ from httpx_sse import connect_sse
 
 from nexus_sse.models import Run, RunEvent
 from tests.live import ServerProcess
-from tests.redis_support import redis_overrides, require_redis
+from tests.redis_support import URL, redis_overrides, require_redis
 from tests.sse_helpers import ACCEPT_SSE, run_status, take, wait_for
 
 pytestmark = pytest.mark.redis
@@ -114,10 +114,36 @@ def test_a_dead_executor_ends_the_streams_on_other_processes(pair, workflows):
 
 
 def test_an_unreachable_redis_ends_requests_with_a_clear_error(django_db_setup, workflows):
-    overrides = {"EVENT_LOG": "redis", "EVENT_LOG_OPTIONS": {"URL": "redis://127.0.0.1:1/0"}}
+    overrides = {"EVENT_LOG": "redis", "EVENT_LOG_OPTIONS": {"URL": "redis://app:s3cret@127.0.0.1:1/0"}}
     with ServerProcess("uvicorn", overrides=overrides) as server, httpx.Client(base_url=server.url, timeout=15) as c:
-        response = c.post("/workflows/greet/execute", json={"inputs": {"name": "x"}}, headers=ACCEPT_SSE)
-    assert response.status_code == 500 and response.json()["error_type"] == "InternalError"
+        started = c.post("/workflows/greet/execute", json={"inputs": {"name": "x"}}, headers=ACCEPT_SSE)
+        streamed = c.get("/workflows/greet/execute?name=x")  # EventSource's way
+    for response in (started, streamed):
+        assert response.status_code == 503 and response.json()["error_type"] == "InternalError"
+        assert "event log is unavailable: Redis at 127.0.0.1:1" in response.json()["error"]
+        assert "s3cret" not in response.text
+
+
+def test_a_run_that_redis_going_away_kept_from_starting_is_not_left_running(django_db_setup, workflows):
+    from tests.tcp_proxy import TcpProxy
+
+    require_redis()
+    redis_port = int(URL.rsplit(":", 1)[1].split("/")[0])
+    with TcpProxy(redis_port) as proxy:
+        options = redis_overrides()
+        options["EVENT_LOG_OPTIONS"]["URL"] = URL.replace(f":{redis_port}/", f":{proxy.port}/")
+        server = ServerProcess("uvicorn", overrides=options).start()
+        c = httpx.Client(base_url=server.url, timeout=15)
+        first = c.post("/workflows/greet/execute", json={"inputs": {"name": "x"}})
+    try:  # the proxy is gone: this process has announced itself, and now Redis refuses it
+        response = c.post("/workflows/greet/execute", json={"inputs": {"name": "y"}})
+    finally:
+        c.close()
+        server.stop()
+    assert first.status_code == 200
+    assert response.status_code == 503 and "event log is unavailable" in response.json()["error"]
+    run = Run.objects.get(inputs={"name": "y"})
+    assert (run.status, run.error_type) == ("failed", "InternalError")
 
 
 def test_chaos_every_client_gets_every_event_once_in_order(pair, workflows):

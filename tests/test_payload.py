@@ -20,8 +20,7 @@ rf = RequestFactory()
 
 @nexus_sse.register_function("tests.payload.typed")
 def typed(count: int, ratio: float = 0.5, flag: bool = False, tags: list = (),
-          meta: dict = None,  # noqa: RUF013  (FunctionNode types plain annotations only, not "dict | None")
-          name: str = "x", anything=None) -> dict:
+          meta: dict | None = None, name: str = "x", anything=None, limit: int | None = None) -> dict:
     return {}
 
 
@@ -127,6 +126,14 @@ def test_read_json_body_parses_json_and_treats_an_empty_body_as_none():
         (b"\xff\xfe", "application/json", "malformed JSON", "body"),
         (b"<a/>", "application/xml", "unsupported Content-Type", None),
         (b"--b\r\n", "multipart/form-data; boundary=b", "unsupported Content-Type", None),
+        (b"[" + b"9" * 5000 + b"]", "application/json", "malformed JSON", "body"),  # past int's 4300 digits
+        (b'{"a": [1, NaN]}', "application/json", "not a JSON number", "body"),
+        (b'{"a": Infinity}', "application/json", "not a JSON number", "body"),
+        (b'{"a": -1e999}', "application/json", "not a JSON number", "body"),
+        (b'["\\udc00"]', "application/json", "lone surrogate", "body"),
+        (b'{"\\ud83d": 1}', "application/json", "lone surrogate", "body"),
+        (b'{"a": "x\\u0000"}', "application/json", "NUL", "body"),
+        (b'{"a\\u0000": 1}', "application/json", "NUL", "body"),
     ],
 )
 def test_read_json_body_refuses_what_is_not_json(body, content_type, message, path):
@@ -214,6 +221,7 @@ def query(qs: str) -> dict:
         ("tags=%5B1%2C%202%5D", {"tags": [1, 2]}),  # tags=[1, 2]
         ("meta=%7B%22k%22%3A%201%7D", {"meta": {"k": 1}}),  # meta={"k": 1}
         ("name=42", {"name": "42"}),  # a string stays a string
+        ("limit=3&fn.limit=4", {"limit": 3, "fn": {"limit": 4}}),  # int | None: converted as an integer
         ("anything=7", {"anything": "7"}),  # untyped: left as text
         ("count=1&count=2", {"count": 2}),  # the last value of a scalar wins
         ("fn.count=3&fn.flag=no", {"fn": {"count": 3, "flag": False}}),  # node-scoped
@@ -239,6 +247,12 @@ def test_query_inputs_converts_values_by_the_schema_types(qs, expected):
         ("fn.count=x", "inputs.fn.count", "must be a integer"),
         ("inputs=%7Bbad", "inputs", "not valid JSON"),
         ("inputs=%5B1%5D", "inputs", "must be a JSON object"),
+        ("ratio=nan", "inputs", "not a JSON number"),
+        ("ratio=-inf", "inputs", "not a JSON number"),
+        ("name=a%00b", "inputs", "NUL"),
+        ("meta=%7B%22k%22%3A%20NaN%7D", "inputs", "not a JSON number"),
+        ("inputs=%7B%22k%22%3A%20%22%5Cud800%22%7D", "inputs", "lone surrogate"),
+        ("inputs=%5B" + "%5B" * 100_000 + "%5D" * 100_000 + "%5D", "inputs", "nested too deeply"),
     ],
 )
 def test_query_inputs_refuses_values_of_the_wrong_type(qs, path, message):

@@ -69,3 +69,22 @@ async def test_a_wait_longer_than_the_socket_timeout_still_returns_the_event(log
     await log.append(run, "complete", {}, seq=2)
     got = await asyncio.wait_for(waiter, 5)
     assert [e.event for e in got] == ["complete"]
+
+
+async def test_an_unreachable_redis_is_one_clear_error_naming_the_server_not_its_password():
+    from nexus_sse.exceptions import EventLogUnavailable
+
+    log = RedisEventLog(URL="redis://app:s3cret@127.0.0.1:1/0")  # nothing listens on port 1
+    run = str(uuid.uuid4())
+    calls = [log.append(run, "start", {}, seq=1), log.read_after(run, 0), log.wait_after(run, 0, 1.0),
+             log.last_event(run), log.exists(run), log.add_subscriber(run), log.subscriber_count(run),
+             log.executor_alive("elsewhere"), log.request_cancel(run), log.cancel_requested(run),
+             log.finished(run), log.ping(), log.announce()]
+    try:
+        for call in calls:
+            with pytest.raises(EventLogUnavailable) as info:
+                await call
+            assert "127.0.0.1:1" in info.value.message and "s3cret" not in info.value.message
+            assert info.value.error_type == "InternalError" and info.value.status == 503
+    finally:
+        await log.close()

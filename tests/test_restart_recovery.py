@@ -45,3 +45,38 @@ def test_a_cursor_past_the_archive_of_an_interrupted_run_still_gets_its_end(work
         with httpx.Client(base_url=second.url, timeout=15) as client:
             resumed = take(client, "GET", "/workflows/tokens/execute", params={"lastEventId": seen[-1].id})
     assert len(resumed) == 1 and resumed[0].event == "error" and resumed[0].json()["error"] == "interrupted"
+
+
+def test_the_rest_api_shows_a_killed_servers_run_as_failed_on_its_first_request(workflows):
+    from nexus_sse.models import Run
+
+    with ServerProcess("uvicorn") as first, httpx.Client(base_url=first.url, timeout=15) as client:
+        seen = take(client, "GET", "/workflows/slow/execute?seconds=60", limit=1)
+        run_id = seen[0].json()["run_id"]
+        wait_for(lambda: Run.objects.filter(pk=run_id, status="running").exists())
+        first.kill()
+    with ServerProcess("uvicorn") as second, httpx.Client(base_url=second.url, timeout=15) as client:
+        detail = client.get(f"/api/runs/{run_id}/")  # the first request this process serves
+    assert detail.status_code == 200
+    assert (detail.json()["status"], detail.json()["error"]) == ("failed", "interrupted")
+
+
+async def test_recovery_that_failed_is_tried_again_by_the_next_request(monkeypatch):
+    from nexus_sse import runs
+    from nexus_sse.exceptions import EventLogUnavailable
+
+    attempts = []
+
+    async def recover():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise EventLogUnavailable()
+        return 0
+
+    monkeypatch.setattr(runs, "_recovered", False)
+    monkeypatch.setattr(runs, "recover_interrupted", recover)
+    with pytest.raises(EventLogUnavailable):
+        await runs.recover_interrupted_once()
+    await runs.recover_interrupted_once()
+    await runs.recover_interrupted_once()
+    assert len(attempts) == 2  # retried once after the failure, then never again

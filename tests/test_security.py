@@ -181,3 +181,19 @@ def test_stream_tokens_do_not_authenticate_posts(url):
         token = client.post("/api/stream-tokens/", json={"workflow": "greet"}, headers=factories.token(ann)).json()
         response = client.post(f"/workflows/greet/execute?stream_token={token['token']}", json={"inputs": {"name": "x"}})
     assert response.status_code == 401
+
+
+def test_basic_auth_of_a_staging_site_falls_back_to_the_session(url):
+    # Basic credentials belong to a password-protected site in front of us, not to nexus_sse
+    factories.set_policy("greet", access="authenticated")
+    basic = {"Authorization": "Basic c3RhZ2luZzpzZWNyZXQ="}  # staging:secret
+    cookies = factories.session_cookies(factories.user("ann"))
+    with factories.cookie_client(url, cookies) as browser:
+        stream = browser.get("/workflows/greet/execute?name=x", headers=basic)
+        assert stream.status_code == 200 and "event: complete" in stream.text
+        # the session authenticates the POST, so CSRF still applies
+        assert post_greet(browser, headers=basic).status_code == 403
+        assert post_greet(browser, headers={**basic, "X-CSRFToken": cookies["csrftoken"]}).status_code == 200
+    with httpx.Client(base_url=url, timeout=10) as anonymous:
+        refused = anonymous.get("/workflows/greet/execute?name=x", headers=basic)
+    assert refused.status_code == 401 and "needs an authenticated user" in refused.json()["error"]

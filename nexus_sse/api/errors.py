@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rest_framework import exceptions
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
-from nexus_sse.exceptions import NexusError
+from nexus_sse import conf
+from nexus_sse.exceptions import InternalError, NexusError
+
+logger = logging.getLogger("nexus_sse.api")
 
 _TYPES = {
     exceptions.ValidationError: "ValidationError",
@@ -43,7 +47,13 @@ def handle(exc: Exception, context: dict) -> Response | None:
         return response
     response = exception_handler(exc, context)
     if response is None:
-        return None
+        # Anything unexpected: our JSON body with a generic message (the details go to the log),
+        # instead of Django's HTML 500 page or, under DEBUG only, the exception text.
+        view = context.get("view")
+        logger.error("unexpected error in %s", type(view).__name__, exc_info=exc)
+        set_rollback()  # as DRF does for the errors it handles (ATOMIC_REQUESTS)
+        detail = f"{type(exc).__name__}: {exc}" if conf.expose_errors() else None
+        return Response(InternalError(detail).as_dict(), status=500)
     error_type = next((t for cls, t in _TYPES.items() if isinstance(exc, cls)), "InternalError")
     message, path = _first(response.data)
     body = {"error": message, "error_type": error_type}

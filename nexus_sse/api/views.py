@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from nexus_sse import access, conf, runs, stream_tokens
 from nexus_sse.api import errors
+from nexus_sse.api.parsers import LimitedJSONParser
 from nexus_sse.api.serializers import (
     RunDetailSerializer,
     RunSerializer,
@@ -49,6 +50,7 @@ class NexusAPIMixin:
     """Our authentication, pagination and error body, whatever the site's REST_FRAMEWORK says."""
 
     pagination_class = Pagination
+    parser_classes = (LimitedJSONParser,)  # JSON only, within MAX_BODY_BYTES / MAX_JSON_DEPTH
 
     def get_authenticators(self) -> list:
         return [cls() for cls in authentication_classes()]
@@ -100,6 +102,11 @@ class RunViewSet(NexusAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
 
     permission_classes = [permissions.AllowAny]
     queryset = Run.objects.all()
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # as views.get_run does: after a restart, no run of a dead executor may look alive here either
+        async_to_sync(runs.recover_interrupted_once)()
 
     def get_serializer_class(self) -> type:
         return RunDetailSerializer if self.action == "retrieve" else RunSerializer

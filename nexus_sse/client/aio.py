@@ -64,7 +64,8 @@ class AsyncNexusClient:
         return last.data.get("result")
 
     async def status(self, run_id: str) -> dict[str, Any]:
-        response = await self.http.get(f"{self.base}/runs/{run_id}", headers={"Accept": "application/json"})
+        response = await self.http.get(f"{self.base}/runs/{run_id}", params=self.options.params(),
+                                       headers={"Accept": "application/json"})
         if response.status_code >= 400:
             raise error_from(_json(response), response.status_code, run_id)
         return response.json()
@@ -72,7 +73,8 @@ class AsyncNexusClient:
     async def cancel(self, run_id: str) -> dict[str, Any]:
         response = await self.http.post(f"{self.base}/runs/{run_id}/cancel", headers=self._csrf())
         if response.status_code >= 400:
-            raise error_from(_json(response), response.status_code, run_id)
+            error = error_from(_json(response), response.status_code, run_id)
+            raise self.options.explain_refused_post(error, has_session=bool(self.http.cookies))
         return response.json()
 
     async def _follow(self, base: str, request: dict[str, Any], cursor: Cursor) -> AsyncIterator[Event]:
@@ -86,18 +88,20 @@ class AsyncNexusClient:
                         return
                     if response.status_code >= 400:
                         await response.aread()
-                        raise error_from(_json(response), response.status_code, cursor.run_id)
-                    cursor.run_id = cursor.run_id or response.headers.get("x-run-id")
-                    async for sse in source.aiter_sse():
-                        event = cursor.accept(sse.event, sse.data, sse.id, sse.retry)
-                        if event is not None:
-                            yield event
-                        if cursor.done:
-                            return
+                        if not cursor.retry_later(response, request.get("resuming", False)):
+                            raise error_from(_json(response), response.status_code, cursor.run_id)
+                        reason = f"the server answered {response.status_code}"
+                    else:
+                        cursor.run_id = cursor.run_id or response.headers.get("x-run-id")
+                        async for sse in source.aiter_sse():
+                            event = cursor.accept(sse.event, sse.data, sse.id, sse.retry)
+                            if event is not None:
+                                yield event
+                            if cursor.done:
+                                return
+                        reason = "the stream ended early"
             except httpx.TransportError as exc:
                 reason = type(exc).__name__
-            else:
-                reason = "the stream ended early"
             if not (cursor.run_id and cursor.resumable) or cursor.attempt >= self.options.max_retries:
                 raise ConnectionLost(f"connection lost ({reason}) and the run cannot be resumed",
                                      run_id=cursor.run_id)

@@ -10,6 +10,12 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 from nexus_sse.client.events import Event, make_event
+from nexus_sse.exceptions import AuthenticationError, NexusError
+
+#: answers to a *resume* that mean "not now" (the open-stream cap, a draining or restarting server, a
+#: proxy without a backend): wait and try again. A resume is a GET, so trying again is harmless; the
+#: request that starts a run is never repeated (it may have started one).
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def split_url(url_or_base: str, workflow: str | None) -> tuple[str, str]:
@@ -35,6 +41,22 @@ class Options:
     max_backoff: float = 30.0
     on_reconnect: Callable[[int, float], None] | None = None  # (attempt, delay) before each reconnect
 
+    def params(self) -> dict[str, str]:
+        """Query parameters of a GET: the stream token, if any (the server takes it on GETs only)."""
+        return {"stream_token": self.stream_token} if self.stream_token else {}
+
+    def explain_refused_post(self, error: NexusError, has_session: bool) -> NexusError:
+        """A clear error when a POST (cancel) was refused because only a stream token was given.
+
+        Stream tokens travel in URLs and so only open streams; the server ignores them on POSTs. The
+        server's own answer (401, or 404 for a run it will not show an anonymous caller) would not say so.
+        """
+        if not self.stream_token or self.token or has_session or error.extra.get("http_status") not in (401, 403, 404):
+            return error
+        return AuthenticationError(
+            f"{error.message}: a stream token only opens streams (GET); to cancel, give the client "
+            "token=<API token> or a logged-in session's cookies", **error.extra)
+
     def headers(self) -> dict[str, str]:
         headers = {"Accept": "text/event-stream"}
         if self.token:
@@ -52,6 +74,7 @@ class Cursor:
     attempt: int = 0
     done: bool = False
     resumable: bool = True
+    retry_after: float = 0.0  # the Retry-After of the last refused resume, seconds
 
     @property
     def last_seq(self) -> int:
@@ -78,10 +101,30 @@ class Cursor:
         return event
 
     def next_delay(self, max_backoff: float) -> float:
-        """The server's retry hint, doubled per failed try, capped, with jitter (0.5x to 1.5x)."""
-        base = min(self.retry_ms / 1000 * 2**self.attempt, max_backoff)
+        """The wait before the next reconnect: never sooner than the server asked.
+
+        The server's ``retry:`` hint doubled per failed try, with jitter above it (x1 to x1.5) so clients
+        cut at once do not return at once, capped at ``max_backoff`` (jittered below the cap, x0.8 to x1).
+        Never less than the hint or the last Retry-After, even when those exceed ``max_backoff``.
+        """
+        retry = self.retry_ms / 1000
+        floor = max(retry, self.retry_after)
+        delay = retry * 2**self.attempt * random.uniform(1.0, 1.5)
+        if delay > max_backoff:
+            delay = max_backoff * random.uniform(0.8, 1.0)
         self.attempt += 1
-        return base * random.uniform(0.5, 1.5)
+        self.retry_after = 0.0
+        return max(delay, floor)
+
+    def retry_later(self, response: Any, resuming: bool) -> bool:
+        """Whether a refused answer to a resume (429, 5xx) should be tried again after a backoff."""
+        if not resuming or response.status_code not in RETRY_STATUSES:
+            return False
+        try:
+            self.retry_after = max(0.0, float(response.headers.get("retry-after") or 0))
+        except ValueError:  # an HTTP date: the retry hint applies
+            self.retry_after = 0.0
+        return True
 
 
 def execute_request(base: str, workflow: str, inputs: dict[str, Any], options: Options) -> dict[str, Any]:
@@ -94,9 +137,10 @@ def execute_request(base: str, workflow: str, inputs: dict[str, Any], options: O
 
 
 def events_request(base: str, cursor: Cursor, options: Options) -> dict[str, Any]:
-    params = {"stream_token": options.stream_token} if options.stream_token else {}
+    params = options.params()
     headers = {"Last-Event-ID": cursor.last_id} if cursor.last_id else {}
-    return {"method": "GET", "url": f"{base}/runs/{cursor.run_id}/events", "params": params, "headers": headers}
+    return {"method": "GET", "url": f"{base}/runs/{cursor.run_id}/events", "params": params, "headers": headers,
+            "resuming": True}
 
 
 def now() -> float:

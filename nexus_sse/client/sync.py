@@ -70,7 +70,8 @@ class NexusClient:
         return last.data.get("result")
 
     def status(self, run_id: str) -> dict[str, Any]:
-        response = self.http.get(f"{self.base}/runs/{run_id}", headers={"Accept": "application/json"})
+        response = self.http.get(f"{self.base}/runs/{run_id}", params=self.options.params(),
+                                 headers={"Accept": "application/json"})
         if response.status_code >= 400:
             raise error_from(_json(response), response.status_code, run_id)
         return response.json()
@@ -78,7 +79,8 @@ class NexusClient:
     def cancel(self, run_id: str) -> dict[str, Any]:
         response = self.http.post(f"{self.base}/runs/{run_id}/cancel", headers=self._csrf())
         if response.status_code >= 400:
-            raise error_from(_json(response), response.status_code, run_id)
+            error = error_from(_json(response), response.status_code, run_id)
+            raise self.options.explain_refused_post(error, has_session=bool(self.http.cookies))
         return response.json()
 
     def _follow(self, base: str, request: dict[str, Any], cursor: Cursor) -> Iterator[Event]:
@@ -92,18 +94,20 @@ class NexusClient:
                         return
                     if response.status_code >= 400:
                         response.read()
-                        raise error_from(_json(response), response.status_code, cursor.run_id)
-                    cursor.run_id = cursor.run_id or response.headers.get("x-run-id")
-                    for sse in source.iter_sse():
-                        event = cursor.accept(sse.event, sse.data, sse.id, sse.retry)
-                        if event is not None:
-                            yield event
-                        if cursor.done:
-                            return
+                        if not cursor.retry_later(response, request.get("resuming", False)):
+                            raise error_from(_json(response), response.status_code, cursor.run_id)
+                        reason = f"the server answered {response.status_code}"
+                    else:
+                        cursor.run_id = cursor.run_id or response.headers.get("x-run-id")
+                        for sse in source.iter_sse():
+                            event = cursor.accept(sse.event, sse.data, sse.id, sse.retry)
+                            if event is not None:
+                                yield event
+                            if cursor.done:
+                                return
+                        reason = "the stream ended early"
             except httpx.TransportError as exc:  # a drop, a reset, or silence past silence_timeout
                 reason = type(exc).__name__
-            else:
-                reason = "the stream ended early"
             if not (cursor.run_id and cursor.resumable) or cursor.attempt >= self.options.max_retries:
                 raise ConnectionLost(f"connection lost ({reason}) and the run cannot be resumed",
                                      run_id=cursor.run_id)

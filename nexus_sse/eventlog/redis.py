@@ -17,18 +17,43 @@ Options (``NEXUS_SSE["EVENT_LOG_OPTIONS"]``): ``URL`` (``redis://127.0.0.1:6379/
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from django.core.checks import Error
 
 from nexus_sse import conf, sse
 from nexus_sse.eventlog.base import EXECUTOR_ID, BaseEventLog, LogEvent
+from nexus_sse.exceptions import EventLogUnavailable
 
 logger = logging.getLogger("nexus_sse.eventlog.redis")
 
 #: longest single blocking XREAD, below redis-py's default 5 s socket timeout
 BLOCK_SLICE = 3.0
+
+T = TypeVar("T")
+
+
+def _unavailable(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Turn any Redis failure of ``method`` into one EventLogUnavailable naming the server."""
+
+    @functools.wraps(method)
+    async def wrapper(self: RedisEventLog, *args: Any, **kwargs: Any) -> T:
+        from redis.exceptions import RedisError
+
+        try:
+            return await method(self, *args, **kwargs)
+        except RedisError as exc:
+            # the details (redis-py's text) go to the log; clients read where, never credentials
+            logger.warning("Redis at %s failed in %s: %s", self.where, method.__name__, exc)
+            raise EventLogUnavailable(
+                f"The event log is unavailable: Redis at {self.where} failed ({type(exc).__name__})."
+            ) from exc
+
+    return wrapper
 
 
 class RedisEventLog(BaseEventLog):
@@ -46,6 +71,9 @@ class RedisEventLog(BaseEventLog):
         self._heartbeats: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
         self._subscribers: dict[str, int] = {}
         self._announced: set[asyncio.AbstractEventLoop] = set()
+        parts = urlsplit(self.url)
+        # host:port or the socket path; never the user name or password of the URL
+        self.where = f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else (parts.path or self.url)
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> list:
@@ -72,6 +100,7 @@ class RedisEventLog(BaseEventLog):
             self._heartbeats[loop] = loop.create_task(self._beat(client), name="nexus_sse heartbeat")
         return client
 
+    @_unavailable
     async def announce(self) -> None:
         loop = asyncio.get_running_loop()
         if loop not in self._announced:
@@ -98,6 +127,7 @@ class RedisEventLog(BaseEventLog):
         return LogEvent(run_id, int(entry_id.split(b"-")[1]), fields[b"e"].decode(), fields[b"d"].decode())
 
     # -- the log -------------------------------------------------------------------------------
+    @_unavailable
     async def append(self, run_id: str, event: str, data: dict[str, Any], seq: int | None = None) -> LogEvent:
         client = self._redis()
         key = self._stream(run_id)
@@ -111,10 +141,12 @@ class RedisEventLog(BaseEventLog):
             await pipe.execute()
         return item
 
+    @_unavailable
     async def read_after(self, run_id: str, seq: int) -> list[LogEvent]:
         entries = await self._redis().xrange(self._stream(run_id), min=f"(0-{seq}", max="+")
         return [self._event(run_id, entry_id, fields) for entry_id, fields in entries]
 
+    @_unavailable
     async def wait_after(self, run_id: str, seq: int, timeout: float | None) -> list[LogEvent]:
         from nexus_sse.shutdown import draining
 
@@ -132,18 +164,22 @@ class RedisEventLog(BaseEventLog):
             if reply:
                 return [self._event(run_id, entry_id, fields) for entry_id, fields in reply[0][1]]
 
+    @_unavailable
     async def last_event(self, run_id: str) -> LogEvent | None:
         entries = await self._redis().xrevrange(self._stream(run_id), max="+", min="-", count=1)
         return self._event(run_id, *entries[0]) if entries else None
 
+    @_unavailable
     async def exists(self, run_id: str) -> bool:
         return bool(await self._redis().exists(self._stream(run_id)))
 
     # -- presence, liveness, control -----------------------------------------------------------
+    @_unavailable
     async def add_subscriber(self, run_id: str) -> None:
         self._subscribers[run_id] = self._subscribers.get(run_id, 0) + 1
         await self._publish_subscribers(run_id)
 
+    @_unavailable
     async def remove_subscriber(self, run_id: str) -> None:
         count = self._subscribers.get(run_id, 0) - 1
         if count <= 0:
@@ -163,6 +199,7 @@ class RedisEventLog(BaseEventLog):
             pipe.expire(key, self.max_age)
             await pipe.execute()
 
+    @_unavailable
     async def subscriber_count(self, run_id: str) -> int:
         counts = await self._redis().hgetall(self._key("subs", run_id))
         total = 0
@@ -172,18 +209,22 @@ class RedisEventLog(BaseEventLog):
                 total += int(count)
         return total
 
+    @_unavailable
     async def executor_alive(self, executor_id: str) -> bool:
         if executor_id == EXECUTOR_ID:
             return True
         return bool(await self._redis().exists(self._key("executor", executor_id)))
 
+    @_unavailable
     async def request_cancel(self, run_id: str) -> bool:
         await self._redis().set(self._key("cancel", run_id), "1", ex=self.max_age)
         return True
 
+    @_unavailable
     async def cancel_requested(self, run_id: str) -> bool:
         return bool(await self._redis().exists(self._key("cancel", run_id)))
 
+    @_unavailable
     async def finished(self, run_id: str) -> None:
         retention = int(max(1, conf.get("EVENT_LOG_RETENTION_SECONDS")))
         async with self._redis().pipeline(transaction=False) as pipe:
@@ -191,6 +232,7 @@ class RedisEventLog(BaseEventLog):
             pipe.delete(self._key("cancel", run_id))
             await pipe.execute()
 
+    @_unavailable
     async def ping(self) -> None:
         await self._redis().ping()
 

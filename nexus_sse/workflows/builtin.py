@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import string
+import types
+import typing
 from typing import Any
 
 from nexus_sse.exceptions import WorkflowDefinitionError
@@ -13,6 +15,37 @@ from nexus_sse.workflows.runtime import NodeContext
 
 _ANNOTATION_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object", list: "array"}
 _ANNOTATION_NAMES = {t.__name__: name for t, name in _ANNOTATION_TYPES.items()}
+
+
+def annotation_type(ann: Any) -> tuple[str | None, bool]:
+    """``(JSON type, accepts None)`` of a parameter annotation: ``dict | None`` is ``("object", True)``.
+
+    ``X | None`` and ``Optional[X]`` give X's type; ``list[str]`` and ``dict[str, Any]`` their container's.
+    Anything else (``int | str``, an unknown name) gives no type, so any value passes.
+    """
+    if isinstance(ann, str):  # not resolvable by get_type_hints: read the simple spellings
+        text = ann.replace(" ", "")
+        if text.startswith(("Optional[", "typing.Optional[")) and text.endswith("]"):
+            text = text[text.index("[") + 1:-1] + "|None"
+        parts = [part for part in _split_union(text) if part not in ("None", "NoneType")]
+        nullable = len(parts) < len(_split_union(text))
+        return (_ANNOTATION_NAMES.get(parts[0].split("[", 1)[0]) if len(parts) == 1 else None), nullable
+    if typing.get_origin(ann) in (typing.Union, types.UnionType):
+        args = typing.get_args(ann)
+        rest = [a for a in args if a is not type(None)]
+        json_type = annotation_type(rest[0])[0] if len(rest) == 1 else None
+        return json_type, len(rest) < len(args)
+    return _ANNOTATION_TYPES.get(typing.get_origin(ann) or ann), False
+
+
+def _split_union(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "|" and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
 
 
 @register_node
@@ -45,14 +78,18 @@ class FunctionNode(BaseNode):
 
     @staticmethod
     def _params_of(func: Any) -> dict[str, Param]:
+        try:  # resolve string annotations (from __future__ import annotations)
+            hints = typing.get_type_hints(func)
+        except Exception:  # noqa: BLE001 (a name only a type checker sees): read the strings as they are
+            hints = {}
         params = {}
         for p in inspect.signature(func).parameters.values():
             if p.name == "ctx" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 continue
-            ann = p.annotation
-            json_type = _ANNOTATION_TYPES.get(ann) or (_ANNOTATION_NAMES.get(ann) if isinstance(ann, str) else None)
+            json_type, nullable = annotation_type(hints.get(p.name, p.annotation))
             required = p.default is p.empty
-            params[p.name] = Param(type=json_type, required=required, default=None if required else p.default)
+            params[p.name] = Param(type=json_type, required=required, default=None if required else p.default,
+                                   nullable=nullable)
         return params
 
     async def execute(self, ctx: NodeContext, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -30,17 +30,21 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 
 @dataclass(frozen=True)
 class Param:
-    """One input of a node: its JSON type, whether it is required, its default, a description."""
+    """One input of a node: its JSON type, whether it is required, its default, a description.
+
+    ``nullable`` (an ``X | None`` annotation) lets a request send ``null`` too.
+    """
 
     type: str | None = None
     required: bool = False
     default: Any = None
     description: str = ""
+    nullable: bool = False
 
     def schema(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.type:
-            out["type"] = self.type
+            out["type"] = [self.type, "null"] if self.nullable else self.type
         if self.description:
             out["description"] = self.description
         if self.default is not None:

@@ -36,13 +36,22 @@ def derive_input_schema(graph: WorkflowGraph) -> dict[str, Any]:
         if one_of and not provided.intersection(one_of):
             any_of.append({"anyOf": [{"required": [n]} for n in one_of if n in open_params]})
         if node_id not in properties:
-            properties[node_id] = {"type": "object", "properties": node_props}
+            # closed, like the flat keys: a misspelled node-scoped input is a 400, not silently dropped
+            properties[node_id] = {"type": "object", "properties": node_props, "additionalProperties": False}
     schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         schema["required"] = sorted(required)
     if any_of:
         schema["allOf"] = any_of
     return schema
+
+
+def json_type(prop: Any) -> str | None:
+    """The JSON type a property's value has when not null: ``["integer", "null"]`` is "integer"."""
+    kind = prop.get("type") if isinstance(prop, dict) else None
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None) if len(set(kind) - {"null"}) == 1 else None
+    return kind if isinstance(kind, str) else None
 
 
 def check_schema(schema: Any) -> None:
