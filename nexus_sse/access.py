@@ -34,7 +34,8 @@ async def authenticate(request: HttpRequest) -> Any:
     if token_scheme(header):
         user = await _token_user(header)
         request.nexus_auth = "token"
-    elif request.GET.get("stream_token") and request.method == "GET":  # tokens open streams, nothing else
+    elif request.method == "GET" and request.META.get("QUERY_STRING") and request.GET.get("stream_token"):
+        # (tokens open streams, nothing else; no query string: no QueryDict to build)
         payload = stream_tokens.verify(request.GET["stream_token"])
         user = await _user_by_id(payload["u"]) if payload["u"] is not None else AnonymousUser()
         request.nexus_auth, request.nexus_scope = "stream_token", payload
