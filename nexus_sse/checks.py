@@ -10,6 +10,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from nexus_sse import conf
+from nexus_sse.eventlog.base import READ_BATCH
 
 _POSITIVE_NUMBERS = ("KEEPALIVE_SECONDS", "ORPHAN_SECONDS", "ARCHIVE_INTERVAL_SECONDS", "EVENT_LOG_RETENTION_SECONDS",
                      "STREAM_TOKEN_SECONDS", "SHUTDOWN_GRACE_SECONDS")
@@ -49,6 +50,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
         value = config[key]
         if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             errors.append(Error(f"NEXUS_SSE[{key!r}] must be a positive integer or None.", id="nexus_sse.E003"))
+    lag = config["SLOW_READER_MAX_LAG"]
+    if lag is not None and not (isinstance(lag, int) and not isinstance(lag, bool) and lag > 0):
+        errors.append(Error(
+            "NEXUS_SSE['SLOW_READER_MAX_LAG'] must be a positive integer or None.",
+            hint=f"Events a stream may fall behind its run before it is ended for a slow reader (default "
+                 f"{conf.DEFAULTS['SLOW_READER_MAX_LAG']}; streams are looked at {READ_BATCH} events at a "
+                 f"time). None never ends them.",
+            id="nexus_sse.E003"))
     if not (_is_number(config["WORKFLOW_CACHE_SECONDS"]) and config["WORKFLOW_CACHE_SECONDS"] >= 0):
         errors.append(Error("NEXUS_SSE['WORKFLOW_CACHE_SECONDS'] must be a number >= 0.", id="nexus_sse.E003"))
     if config["DEFAULT_ACCESS"] not in ("public", "authenticated", "permission"):

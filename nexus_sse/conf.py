@@ -32,6 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_BODY_BYTES": 1024 * 1024,
     # Deepest accepted JSON nesting in a request body.
     "MAX_JSON_DEPTH": 32,
+    # A stream more than this many events behind the head of its run's log, and falling further behind
+    # while the reader holds up its sends, ends with "retry:" and ":slow reader" (the client resumes
+    # with Last-Event-ID). None: never. Only servers that apply backpressure (uvicorn) let us see it.
+    "SLOW_READER_MAX_LAG": 10_000,
     # Archive events to RunEvent rows in batches of at most this many rows...
     "ARCHIVE_BATCH_SIZE": 500,
     # ...or after this many seconds, whichever comes first.

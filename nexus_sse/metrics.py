@@ -14,6 +14,10 @@ events_delivered = Counter("nexus_sse_events_delivered_total", "Events written t
 resumes = Counter("nexus_sse_resumes_total", "Requests that resumed a run with Last-Event-ID.", registry=REGISTRY)
 disconnects = Counter("nexus_sse_disconnects_total", "Streams that the client left before the end.",
                       registry=REGISTRY)
+slow_readers = Counter("nexus_sse_slow_readers_total", "Streams ended because the reader fell too far behind "
+                       "(SLOW_READER_MAX_LAG); they resume with Last-Event-ID.", registry=REGISTRY)
+events_from_archive = Counter("nexus_sse_events_from_archive_total", "Events a stream read from the database "
+                              "archive because the event log no longer held them.", registry=REGISTRY)
 run_duration = Histogram("nexus_sse_run_duration_seconds", "Run duration.", registry=REGISTRY,
                          buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800))
 time_to_first_event = Histogram(

@@ -110,6 +110,10 @@ class Executor:
             except Exception:
                 logger.exception("run %s: archiving %d events failed; retrying at the end", self.run_id, len(batch))
                 self.pending[:0] = batch
+            else:
+                # Flushes run one at a time and a failed batch goes back in front of the next one,
+                # so everything up to this batch's last event is in the database now.
+                await self.log.archived(self.run_id, batch[-1].seq)
 
     async def execute(self) -> None:
         current_run.set(self.run_id)
@@ -165,6 +169,7 @@ class Executor:
         backlog, self.pending = self.pending, []
         small = len(backlog) <= conf.get("ARCHIVE_BATCH_SIZE")
         rows = [*backlog, terminal] if small else [terminal]
+        archived_all = True
         try:  # one small transaction: the run's end and its terminal event (+ a short backlog)
             if self.persisted:
                 await db.write(archive.finish_run, self.run_id, rows, fields)
@@ -175,6 +180,7 @@ class Executor:
                 self.persisted = True
         except Exception:
             # The stream must still end: log it, tell the client, keep the process alive.
+            archived_all = False
             logger.exception("run %s: recording the end failed", self.run_id)
             if event == "complete":
                 event, data = "error", self.stamp("error", {"error": "Could not record the result.",
@@ -191,7 +197,10 @@ class Executor:
             try:
                 await db.write(archive.insert_events, self.run_id, backlog)
             except Exception:
+                archived_all = False
                 logger.exception("run %s: archiving the last %d events failed", self.run_id, len(backlog))
+        if archived_all and not self.pending:  # (a failed earlier flush puts its batch back in pending)
+            await self.log.archived(self.run_id, terminal.seq)
 
     async def check(self, step: float) -> bool:
         """One watchdog look (every ``step`` s): cancel when another process asks (shared logs), or

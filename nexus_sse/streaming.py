@@ -10,20 +10,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import Any
 
 from django.http import HttpRequest, StreamingHttpResponse
 
 from nexus_sse import conf, metrics, shutdown, sse
 from nexus_sse.logs import current_run
-from nexus_sse.eventlog import get_event_log
+from nexus_sse.eventlog import LogEvent, get_event_log
+from nexus_sse.eventlog.base import READ_BATCH
 
 logger = logging.getLogger("nexus_sse.streaming")
 
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
 #: a run stream idle this long gives back its request thread (see release_request_thread)
 IDLE_RELEASE_SECONDS = 0.05
+#: largest chunk a run stream yields (one bigger event goes alone). A backlog goes out in pieces, each
+#: awaiting the server's ``send``: uvicorn makes that wait while its transport buffer is above its
+#: 64 KiB high-water mark, so a slow reader holds at most about two such pieces in the server.
+CHUNK_BYTES = 64 * 1024
+#: the comment that ends a stream whose reader fell too far behind (after a ``retry:`` line)
+SLOW_READER = sse.comment("slow reader; reconnect with Last-Event-ID")
 
 
 def sse_response(
@@ -182,12 +189,12 @@ def run_stream(run_id: str, after: int, *, request: HttpRequest | None = None,
     )
 
 
-def archive_stream(run_id: str, chunks: list[bytes], *, request: HttpRequest | None = None,
+def archive_stream(run_id: str, wires: list[bytes], *, request: HttpRequest | None = None,
                    on_close: list | None = None) -> StreamingHttpResponse:
     """The SSE response of a finished run replayed from the database archive."""
 
     async def replay() -> AsyncIterator[bytes]:
-        for chunk in chunks:
+        for chunk in _chunks(wires):  # one send per CHUNK_BYTES, not per event
             yield chunk
 
     return _response(_guarded(replay(), None, run_id), request=request, headers={"X-Run-Id": run_id},
@@ -198,12 +205,17 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
                   requested_at: float | None = None) -> AsyncIterator[bytes]:
     log = get_event_log()
     keepalive = conf.get("KEEPALIVE_SECONDS")
+    max_lag = conf.get("SLOW_READER_MAX_LAG")
     current_run.set(run_id)
     shutdown.install()
     await log.add_subscriber(run_id)
     metrics.open_streams.inc()
     released = False
     ended = False
+    # Slow-reader bookkeeping, updated per batch: how far behind the log's head the cursor was at the
+    # last look (None: not known yet), and how long the reader has held us up since (blocked sends).
+    lag: int | None = None
+    held = 0.0
     try:
         cursor = after
         while True:
@@ -214,13 +226,15 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
             if shutdown.draining() and not (events and events[-1].terminal):
                 # This process is stopping: hand over what we have, then tell the client to come
                 # back (with its Last-Event-ID) in a moment, to another process.
-                if events:
-                    yield b"".join(e.wire for e in events)
+                if events and events[0].seq == cursor + 1:  # (never skip what only the archive has)
+                    for chunk in _chunks([e.wire for e in events]):
+                        yield chunk
                     metrics.events_delivered.inc(len(events))
                 yield sse.retry(500) + sse.comment("server shutting down; reconnect")
                 ended = True  # a clean hand-over, not a client disconnect
                 return
             if not events:
+                lag, held = 0, 0.0  # caught up
                 if not released:
                     released = True
                     await release_request_thread()
@@ -236,10 +250,30 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
                 yield sse.KEEPALIVE
                 continue
             if events[0].seq > cursor + 1:
-                # Redis trimmed the oldest events of a long run: the archive has them.
-                yield b"".join(await _archived(run_id, cursor, events[0].seq))
+                # The log let the oldest events go (archived; Redis MAXLEN, the memory log's window):
+                # read them from the archive, a batch at a time.
+                events = await _archived(run_id, cursor, events[0].seq)
+                metrics.events_from_archive.inc(len(events))
+                full = True
+            else:
+                full = len(events) >= READ_BATCH
+            if full:
+                # Only a full batch means we may be behind (looked at per batch, never per event).
+                head = await log.last_event(run_id)
+                behind = (head.seq if head else events[-1].seq) - cursor
+                if max_lag is not None and _too_slow(behind, lag, held, max_lag):
+                    yield sse.retry(conf.get("RETRY_MILLISECONDS")) + SLOW_READER
+                    metrics.slow_readers.inc()
+                    ended = True
+                    return
+                lag, held = behind, 0.0
+            else:
+                lag, held = 0, 0.0  # this batch reaches the head
             cursor = events[-1].seq
-            yield b"".join(e.wire for e in events)
+            for chunk in _chunks([e.wire for e in events]):
+                sent = time.monotonic()
+                yield chunk  # returns once the server took the chunk: later while the reader lags
+                held += time.monotonic() - sent
             metrics.events_delivered.inc(len(events))
             if requested_at is not None:
                 metrics.time_to_first_event.observe(time.perf_counter() - requested_at)
@@ -254,14 +288,53 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
         await log.remove_subscriber(run_id)
 
 
-async def _archived(run_id: str, after: int, before: int) -> list[bytes]:
+#: the reader held a stream up when its sends blocked this long in all since the last look
+HELD_SECONDS = 0.005
+
+
+def _too_slow(behind: int, lag: int | None, held: float, max_lag: int) -> bool:
+    """Whether a stream ``behind`` events behind the head should end for a slow reader.
+
+    Only when it is more than ``max_lag`` behind, *further* behind than at the last look, and its
+    sends waited on the reader meanwhile. So a stream that starts far behind (a resume) and catches
+    up, or a fast reader handed a sudden burst of events, is never cut off; under a server whose
+    ``send`` never waits (daphne) nothing is, as the reader's backlog piles up there instead.
+    """
+    return behind > max_lag and lag is not None and behind > lag and held >= HELD_SECONDS
+
+
+def _chunks(wires: list[bytes], limit: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """Join wire bytes into chunks of at most ``limit`` bytes (an event bigger than that goes alone)."""
+    if sum(map(len, wires)) <= limit:  # the usual case, a live batch: one join, no Python loop
+        yield b"".join(wires)
+        return
+    batch: list[bytes] = []
+    size = 0
+    for wire in wires:
+        if size + len(wire) > limit and batch:
+            yield b"".join(batch)
+            batch, size = [], 0
+        batch.append(wire)
+        size += len(wire)
+    if batch:
+        yield b"".join(batch)
+
+
+async def _archived(run_id: str, after: int, before: int) -> list[LogEvent]:
+    """Up to READ_BATCH archived events after ``after`` (and before ``before``), without a gap."""
     from nexus_sse import db
-    from nexus_sse.eventlog import LogEvent
     from nexus_sse.models import RunEvent
 
     rows = await db.call(lambda: list(RunEvent.objects.filter(run_id=run_id, seq__gt=after, seq__lt=before)
-                                      .order_by("seq")))
-    return [LogEvent(run_id, r.seq, r.event, sse.dumps(r.data)).wire for r in rows]
+                                      .order_by("seq").values_list("seq", "event", "data")[:READ_BATCH]))
+    events = []
+    for seq, event, data in rows:
+        if seq != after + len(events) + 1:
+            break
+        events.append(LogEvent(run_id, seq, event, sse.dumps(data)))
+    if not events:  # neither the log nor the archive has the next event: never skip it silently
+        raise RuntimeError(f"run {run_id}: event {after + 1} is neither in the event log nor archived")
+    return events
 
 
 async def _executor_of(run_id: str) -> str | None:

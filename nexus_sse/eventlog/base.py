@@ -12,6 +12,10 @@ from typing import Any
 
 TERMINAL_EVENTS = frozenset({"complete", "error"})
 
+#: most events one ``wait_after`` returns: a reader far behind gets its backlog in batches, so
+#: neither the log nor the stream ever copies a whole long run at once
+READ_BATCH = 1000
+
 #: Identifies this process among executors; runs record it so a restart can find orphaned runs.
 EXECUTOR_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -91,7 +95,10 @@ class BaseEventLog(ABC):
 
     @abstractmethod
     async def wait_after(self, run_id: str, seq: int, timeout: float | None) -> list[LogEvent]:
-        """Like ``read_after`` but wait up to ``timeout`` seconds (None: forever) for an event."""
+        """Like ``read_after`` but wait up to ``timeout`` seconds (None: forever) for an event.
+
+        Returns at most READ_BATCH events. The first may come after ``seq + 1`` when the log no
+        longer holds older events (trimmed once archived): the caller reads those from the archive."""
 
     @abstractmethod
     async def last_event(self, run_id: str) -> LogEvent | None:
@@ -124,6 +131,9 @@ class BaseEventLog(ABC):
 
     async def finished(self, run_id: str) -> None:
         """The run ended: schedule its removal after the retention period."""
+
+    async def archived(self, run_id: str, seq: int) -> None:
+        """Every event of the run up to ``seq`` is in the database archive: the log may let them go."""
 
     async def announce(self) -> None:
         """Make this process known as alive *before* it takes a run (shared logs write a heartbeat)."""

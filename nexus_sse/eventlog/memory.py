@@ -1,22 +1,51 @@
-"""In-memory event log: the default, for one process. Waiters are plain futures, no polling."""
+"""In-memory event log: the default, for one process. Waiters are plain futures, no polling.
+
+Memory per run is bounded: the log keeps a run's newest ``MAXLEN`` events (option, default 10,000)
+plus any older one not yet archived to the database; a reader behind that window gets the older
+events from the archive (streaming.py), as with the Redis log's ``MAXLEN``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from django.core.checks import Error
+
 from nexus_sse import conf, sse
-from nexus_sse.eventlog.base import EXECUTOR_ID, BaseEventLog, LogEvent
+from nexus_sse.eventlog.base import EXECUTOR_ID, READ_BATCH, BaseEventLog, LogEvent
+
+#: default ``EVENT_LOG_OPTIONS["MAXLEN"]``: ~3 MB of events per long run (about 280 bytes each)
+DEFAULT_MAXLEN = 10_000
 
 
 class _RunLog:
-    __slots__ = ("events", "waiters", "subscribers", "closed")
+    """One run's events ``base + 1 .. base + len(events)``; events up to ``base`` were let go."""
+
+    __slots__ = ("events", "base", "archived", "waiters", "subscribers", "closed")
 
     def __init__(self) -> None:
         self.events: list[LogEvent] = []
+        self.base = 0  # seq of the last event dropped from the front (all archived)
+        self.archived = 0  # every event up to this seq is in the database
         self.waiters: list[asyncio.Future[None]] = []
         self.subscribers = 0
         self.closed = False
+
+    @property
+    def head(self) -> int:
+        return self.base + len(self.events)
+
+    def after(self, seq: int, limit: int | None = None) -> list[LogEvent]:
+        start = max(seq - self.base, 0)  # index of seq + 1 (or the oldest kept event)
+        return self.events[start:] if limit is None else self.events[start:start + limit]
+
+    def trim(self, maxlen: int) -> None:
+        """Drop archived events older than the newest ``maxlen`` (never one not yet archived)."""
+        upto = min(self.archived, self.head - maxlen)
+        if upto > self.base:
+            del self.events[:upto - self.base]
+            self.base = upto
 
 
 def _wake(fut: asyncio.Future[None]) -> None:
@@ -25,12 +54,26 @@ def _wake(fut: asyncio.Future[None]) -> None:
 
 
 class MemoryEventLog(BaseEventLog):
-    """Keep each run's events in a list; finished runs are dropped after the retention period."""
+    """Keep each run's recent events in a list; finished runs are dropped after the retention period."""
 
     shared = False
 
     def __init__(self, **options: Any) -> None:
         self._runs: dict[str, _RunLog] = {}
+        self.maxlen = int(options.get("MAXLEN", DEFAULT_MAXLEN))
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> list:
+        unknown = set(options) - {"MAXLEN"}
+        if unknown:
+            return [Error(f"Unknown NEXUS_SSE['EVENT_LOG_OPTIONS'] keys for memory: {sorted(unknown)}",
+                          hint="The in-memory log takes MAXLEN only.", id="nexus_sse.E008")]
+        maxlen = options.get("MAXLEN", DEFAULT_MAXLEN)
+        if not (isinstance(maxlen, int) and not isinstance(maxlen, bool) and maxlen > 0):
+            return [Error("NEXUS_SSE['EVENT_LOG_OPTIONS']['MAXLEN'] must be a positive integer.",
+                          hint=f"Events kept in memory per run beyond those not yet archived "
+                               f"(default {DEFAULT_MAXLEN}).", id="nexus_sse.E008")]
+        return []
 
     def _run(self, run_id: str) -> _RunLog:
         log = self._runs.get(run_id)
@@ -42,9 +85,9 @@ class MemoryEventLog(BaseEventLog):
         log = self._run(run_id)
         if log.closed:
             raise RuntimeError(f"run {run_id} already ended; cannot append {event!r}")
-        if seq is not None and seq != len(log.events) + 1:
-            raise RuntimeError(f"run {run_id}: expected seq {len(log.events) + 1}, got {seq}")
-        item = LogEvent(run_id, len(log.events) + 1, event, sse.dumps(data))
+        if seq is not None and seq != log.head + 1:
+            raise RuntimeError(f"run {run_id}: expected seq {log.head + 1}, got {seq}")
+        item = LogEvent(run_id, log.head + 1, event, sse.dumps(data))
         log.events.append(item)
         log.closed = item.terminal
         waiters, log.waiters = log.waiters, []
@@ -55,13 +98,12 @@ class MemoryEventLog(BaseEventLog):
 
     async def read_after(self, run_id: str, seq: int) -> list[LogEvent]:
         log = self._runs.get(run_id)
-        # seq counts from 1 and list index from 0, so events after seq start at index seq
-        return log.events[max(seq, 0):] if log else []
+        return log.after(seq) if log else []
 
     async def wait_after(self, run_id: str, seq: int, timeout: float | None) -> list[LogEvent]:
         log = self._run(run_id)
-        if len(log.events) > seq or log.closed:
-            return log.events[max(seq, 0):]
+        if log.head > seq or log.closed:
+            return log.after(seq, READ_BATCH)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         log.waiters.append(fut)
@@ -76,7 +118,13 @@ class MemoryEventLog(BaseEventLog):
                 fut.cancel()
             if fut in log.waiters:
                 log.waiters.remove(fut)
-        return log.events[max(seq, 0):]
+        return log.after(seq, READ_BATCH)
+
+    async def archived(self, run_id: str, seq: int) -> None:
+        log = self._runs.get(run_id)
+        if log is not None and seq > log.archived:
+            log.archived = seq
+            log.trim(self.maxlen)
 
     def wake_all(self) -> None:
         for log in self._runs.values():

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from django.core.checks import Error
 
 from nexus_sse import conf, sse
-from nexus_sse.eventlog.base import EXECUTOR_ID, BaseEventLog, LogEvent
+from nexus_sse.eventlog.base import EXECUTOR_ID, READ_BATCH, BaseEventLog, LogEvent
 from nexus_sse.exceptions import EventLogUnavailable
 
 logger = logging.getLogger("nexus_sse.eventlog.redis")
@@ -160,7 +160,7 @@ class RedisEventLog(BaseEventLog):
             if left <= 0:
                 return []
             reply = await self._redis().xread({self._stream(run_id): f"0-{seq}"}, block=max(1, int(left * 1000)),
-                                              count=1000)
+                                              count=READ_BATCH)
             if reply:
                 return [self._event(run_id, entry_id, fields) for entry_id, fields in reply[0][1]]
 
