@@ -118,9 +118,11 @@ async def release_request_thread() -> None:
 
 
 async def _guarded(
-    body: AsyncIterator[bytes], retry: int | None, run_id: str | None = None, release_thread: bool = True
+    body: AsyncIterator[bytes], retry: int | None, run_id: str | None = None, release_thread: bool = True,
+    greet: bool = True,
 ) -> AsyncIterator[bytes]:
-    yield sse.retry(conf.get("RETRY_MILLISECONDS") if retry is None else retry)
+    if greet:  # (run streams send their retry hint themselves, with their first events)
+        yield sse.retry(conf.get("RETRY_MILLISECONDS") if retry is None else retry)
     try:
         if release_thread:
             await release_request_thread()
@@ -182,7 +184,7 @@ def run_stream(run_id: str, after: int, *, request: HttpRequest | None = None,
 
     ``executor`` (the run's executing process) lets the stream notice, while idle, that it died."""
     return _response(
-        _guarded(_follow(run_id, after, executor, requested_at), None, run_id, release_thread=False),
+        _guarded(_follow(run_id, after, executor, requested_at), None, run_id, release_thread=False, greet=False),
         request=request,
         headers={"X-Run-Id": run_id},
         on_close=on_close,
@@ -212,11 +214,18 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
     metrics.open_streams.inc()
     released = False
     ended = False
+    # The retry hint goes out first, in the same write as the first events when they are there already
+    # (a new run's start is): one write and one wake-up of the client fewer before its first event.
+    greeting = sse.retry(conf.get("RETRY_MILLISECONDS"))
     # Slow-reader bookkeeping, updated per batch: how far behind the log's head the cursor was at the
     # last look (None: not known yet), and how long the reader has held us up since (blocked sends).
     lag: int | None = None
     held = 0.0
     try:
+        last = None if log.shared else await log.last_event(run_id)
+        if last is None or last.seq <= after:  # nothing to send yet: the hint goes alone, at once
+            yield greeting
+            greeting = b""
         cursor = after
         while True:
             # Most short runs end within IDLE_RELEASE_SECONDS; only a stream that goes quiet
@@ -228,9 +237,10 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
                 # back (with its Last-Event-ID) in a moment, to another process.
                 if events and events[0].seq == cursor + 1:  # (never skip what only the archive has)
                     for chunk in _chunks([e.wire for e in events]):
-                        yield chunk
+                        yield greeting + chunk
+                        greeting = b""
                     metrics.events_delivered.inc(len(events))
-                yield sse.retry(500) + sse.comment("server shutting down; reconnect")
+                yield greeting + sse.retry(500) + sse.comment("server shutting down; reconnect")
                 ended = True  # a clean hand-over, not a client disconnect
                 return
             if not events:
@@ -247,7 +257,8 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
 
                     await mark_interrupted(run_id)  # appends the final error event to the log
                     continue
-                yield sse.KEEPALIVE
+                yield greeting + sse.KEEPALIVE
+                greeting = b""
                 continue
             if events[0].seq > cursor + 1:
                 # The log let the oldest events go (archived; Redis MAXLEN, the memory log's window):
@@ -262,7 +273,7 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
                 head = await log.last_event(run_id)
                 behind = (head.seq if head else events[-1].seq) - cursor
                 if max_lag is not None and _too_slow(behind, lag, held, max_lag):
-                    yield sse.retry(conf.get("RETRY_MILLISECONDS")) + SLOW_READER
+                    yield greeting + sse.retry(conf.get("RETRY_MILLISECONDS")) + SLOW_READER
                     metrics.slow_readers.inc()
                     ended = True
                     return
@@ -272,7 +283,8 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
             cursor = events[-1].seq
             for chunk in _chunks([e.wire for e in events]):
                 sent = time.monotonic()
-                yield chunk  # returns once the server took the chunk: later while the reader lags
+                yield greeting + chunk  # returns once the server took the chunk: later while the reader lags
+                greeting = b""
                 held += time.monotonic() - sent
             metrics.events_delivered.inc(len(events))
             if requested_at is not None:

@@ -8,6 +8,8 @@ X-Content-Type-Options: that header tells which path served a request.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 from pathlib import Path
 
@@ -207,3 +209,50 @@ def test_the_fast_path_serves_under_a_root_path(django_db_setup, workflows):
             assert body["events_url"] == f"/mount/runs/{body['run_id']}/events"
             events = take(client, "GET", body["events_url"].removeprefix("/mount"))
     assert events[-1].event == "complete" and events[-1].json()["result"] == {"result": "Hello, R!"}
+
+
+async def asgi_messages(path: str, body: bytes = b"", method: str = "POST", headers: tuple = (), stop=None) -> list[dict]:
+    """The ASGI messages the demo application sends for one request, in-process (until ``stop``)."""
+    from project.asgi import application
+
+    messages: list[dict] = []
+    done = asyncio.Event()
+    request = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        if request:
+            return request.pop()
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        messages.append(message)
+        if (message["type"] == "http.response.body" and not message.get("more_body")) or (stop and stop(message)):
+            done.set()
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), *headers],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+    await asyncio.wait_for(application(scope, receive, send), 10)
+    return messages
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_new_runs_retry_hint_and_start_event_go_out_in_one_write(workflows):
+    messages = await asgi_messages("/workflows/greet/execute", b'{"inputs": {"name": "a"}}',
+                                   headers=((b"accept", b"text/event-stream"),))
+    bodies = [m["body"] for m in messages if m["type"] == "http.response.body" and m.get("body")]
+    assert bodies[0].startswith(b"retry: 3000\n\nid: ") and b"event: start" in bodies[0]
+    assert b"event: complete" in b"".join(bodies)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_attaching_to_a_quiet_run_sends_the_retry_hint_alone_at_once(workflows):
+    started = await asgi_messages("/workflows/slow/execute", b'{"inputs": {"seconds": 5}, "mode": "async"}')
+    run_id = json.loads(started[-1]["body"])["run_id"]
+    messages = await asgi_messages(f"/runs/{run_id}/events", method="GET",
+                                   headers=((b"last-event-id", f"{run_id}:2".encode()),),
+                                   stop=lambda m: m.get("body", b"").startswith(b"retry"))
+    bodies = [m["body"] for m in messages if m["type"] == "http.response.body" and m.get("body")]
+    assert bodies == [b"retry: 3000\n\n"]  # while the run is quiet, the hint alone, not held back
