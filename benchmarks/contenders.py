@@ -71,11 +71,16 @@ class Server:
             time.sleep(0.05)  # polling the port with a deadline
         raise RuntimeError(f"{self.name} did not start")
 
+    def command(self) -> str:
+        """The command line, with the environment that differs between contenders."""
+        env = " ".join(f"{k}={v}" for k, v in self.env.items() if k.startswith("NEXUS_BENCH_") and k != "NEXUS_BENCH_DB")
+        return f"{env} {' '.join(self.argv)}".strip()
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(15)
+                self.proc.wait(8)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -98,11 +103,12 @@ class Server:
                 "--server-pid", str(self.proc.pid), *[f"--{k.replace('_', '-')}={v}" for k, v in kw.items()]])
 
     def load(self, mode: str, key: str, length: int | None = None, **kw) -> dict:
+        began = time.monotonic()
         out = subprocess.run(self.load_argv(mode, key, length, **kw), check=False, capture_output=True, text=True,
                              timeout=600)
         if out.returncode:
             raise RuntimeError(f"{self.name} {mode} {key}: {out.stderr[-800:]}")
-        return json.loads(out.stdout.splitlines()[-1])
+        return {**json.loads(out.stdout.splitlines()[-1]), "wall_s": round(time.monotonic() - began, 2)}
 
 
 def ensure_venv(name: str, packages: list[str], python: str) -> str | None:
@@ -112,11 +118,15 @@ def ensure_venv(name: str, packages: list[str], python: str) -> str | None:
     if not marker.exists():
         VENVS.mkdir(exist_ok=True)
         print(f"installing {' '.join(packages)} into {venv} ...", flush=True)
+        log = VENVS / f"{name}.log"
         try:
-            subprocess.run([python, "-m", "venv", "--clear", str(venv)], check=True)
-            subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *packages], check=True, timeout=900)
+            with log.open("w") as out:
+                subprocess.run([python, "-m", "venv", "--clear", str(venv)], check=True, stdout=out, stderr=out)
+                subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *packages], check=True, timeout=600,
+                               stdout=out, stderr=out)
         except (subprocess.SubprocessError, OSError) as exc:
-            print(f"skipping {name}: its environment did not install ({exc})", flush=True)
+            tail = log.read_text()[-600:] if log.exists() else ""
+            print(f"skipping {name}: its environment did not install ({exc}); see {log}\n{tail}", flush=True)
             return None
         marker.touch()
     return str(venv / "bin" / "python")
@@ -155,10 +165,10 @@ def build(db: str, skip_peers: bool = False) -> tuple[list[Server], dict]:
     servers = [
         Server("nexus_sse (uvicorn)", uvicorn, nexus_paths, fast, nexus_bodies),
         # the same server with NEXUS_SSE["FAST_PATH"] = False: every request through Django's handler
-        Server(DJANGO_PATH, uvicorn, nexus_paths, django_path, nexus_bodies, skip=("fanout", "slow")),
+        Server(DJANGO_PATH, uvicorn, nexus_paths, django_path, nexus_bodies, skip=("fanout", "slow", "wrk")),
         Server("nexus_sse (daphne)", daphne, nexus_paths, fast, nexus_bodies),
         Server("A: bare Django view (uvicorn)", uvicorn, baseline, env),
-        Server("A: bare Django view (daphne)", daphne, baseline, env),
+        Server("A: bare Django view (daphne)", daphne, baseline, env, skip=("idle", "wrk")),
     ]
     found = {"main": versions(PY, ["django", "asgiref", "uvicorn", "uvloop", "httptools", "daphne", "twisted"])}
     if skip_peers:

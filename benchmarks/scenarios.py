@@ -51,7 +51,7 @@ def idle_cost(server: Server, stages: tuple[int, ...]) -> dict[int, dict]:
     return out
 
 
-def settle(server: Server, deadline: float = 5.0) -> None:
+def settle(server: Server, deadline: float = 3.0) -> None:
     """Wait until the server's RSS stops moving (allocations after each stream's first event)."""
     end = time.monotonic() + deadline
     last = server.stat()[0]
@@ -81,7 +81,7 @@ def run_finished(server: Server, run_id: str, deadline: float = 120) -> None:
     raise RuntimeError(f"run {run_id} did not finish")
 
 
-def slow_reader(server: Server, length: int, duration: float, rate: int) -> dict:
+def slow_reader(server: Server, length: int, duration: float, rate: int, drain: float = 10.0) -> dict:
     """Server RSS while one client reads a ``length``-event stream at ``rate`` bytes/s.
 
     For nexus_sse the same run is first made with nobody reading it (mode async): its growth is the
@@ -96,7 +96,7 @@ def slow_reader(server: Server, length: int, duration: float, rate: int) -> dict
         run_finished(server, run["run_id"])
         settle(server)
         out["log_only_growth_mb"] = (server.stat()[0] - rss0) / 2**20
-    result = server.load("slow", "tokens", length, duration=duration, rate=rate, drain_seconds=15)
+    result = server.load("slow", "tokens", length, duration=duration, rate=rate, drain_seconds=drain)
     out.update(result)
     out["reader_growth_mb"] = result["rss_peak_growth_mb"] - (out.get("log_only_growth_mb") or 0.0)
     ended_early = result["disconnected"] or result["cut_off"]
