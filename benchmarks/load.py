@@ -444,7 +444,9 @@ def mode_slow(args, stats):
             "rss_end_growth_mb": (rss_end - rss0) / 2**20 if rss0 and rss_end else None,
             "server_closed_s": closed_at, "server_state": state if closed_at is None else "closed",
             "cut_off": cut_off, "retry_hint": retry_hint,
-            "disconnected": closed_at is not None and closed_at <= args.duration and not terminal,
+            # the server ended the stream early: its cut-off message, or it closed (or aborted) its end of the
+            # connection during the slow read without having sent the terminal event
+            "disconnected": cut_off or (closed_at is not None and closed_at <= args.duration and not terminal),
             "ending": ending, "eof_s": eof_at, "last_id": ids[-1].decode() if ids else None, **measured}
 
 

@@ -278,33 +278,56 @@ def header(meta: dict) -> list[str]:
     return lines
 
 
-README_TABLE = re.compile(r"(<!-- bench-table:start -->\n).*?(<!-- bench-table:end -->)", re.DOTALL)
+BLOCK = re.compile(r"(<!-- bench-table:start -->\n).*?(<!-- bench-table:end -->)", re.DOTALL)
+
+
+def replace_block(path, lines: list[str]) -> None:
+    """Rewrite what is between a file's bench-table markers (left alone, with a message, if they are missing)."""
+    text = path.read_text()
+    if not BLOCK.search(text):
+        print(f"{path.name} has no bench-table markers: not updated", flush=True)
+        return
+    path.write_text(BLOCK.sub(lambda m: m.group(1) + "\n".join(lines) + "\n" + m.group(2), text))
+
+
+def summary(meta: dict) -> list[str]:
+    main = meta["versions"].get("main", {})
+    lines = [(f"{meta['date']}, {meta['machine']}; Python {main.get('python', '?')}, Django "
+              f"{main.get('django', '?')}; medians of {meta['repeats']} interleaved repeats; load average "
+              f"{meta['loadavg_start']} at the start, {meta['loadavg_end']} at the end; took "
+              f"{meta.get('make_seconds') or meta['seconds']} s."), ""]
+    if meta.get("caveat"):
+        lines += [f"**Caveat:** {meta['caveat']}", ""]
+    return lines
 
 
 def update_readme(table: dict, meta: dict, checks: list | None = None) -> None:
-    """Rewrite the README's table between its bench-table markers (left alone if they are missing)."""
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    if not README_TABLE.search(text):
-        print("README.md has no bench-table markers: not updated", flush=True)
-        return
+    """The README's table and docs/performance.md's figures, between their bench-table markers."""
     columns = ["exec/s c=1", "exec/s c=20", "first event p50 ms", "token events/s", "KB/stream @5000",
                "threads @5000", "slow reader buffered MB"]
-    main = meta["versions"].get("main", {})
-    body = [(f"{meta['date']}, {meta['machine']}; Python {main.get('python', '?')}, Django "
-             f"{main.get('django', '?')}; medians of {meta['repeats']} interleaved repeats; load average "
-             f"{meta['loadavg_start']} at the start, {meta['loadavg_end']} at the end; took "
-             f"{meta.get('make_seconds') or meta['seconds']} s."), ""]
-    if meta.get("caveat"):
-        body += [f"**Caveat:** {meta['caveat']}", ""]
-    body += [*markdown_table(table, columns), ""]
+    body = [*summary(meta), *markdown_table(table, columns), ""]
     if checks:
         missed = [t for t, ok, _ in checks if ok is False]
         body += [f"Targets (nexus_sse, uvicorn, one process): {sum(ok is True for _, ok, _ in checks)} met, "
                  f"{len(missed)} missed" + (f" ({'; '.join(missed)})" if missed else "") + ".", ""]
-    readme.write_text(README_TABLE.sub(lambda m: m.group(1) + "\n".join(body) + "\n" + m.group(2), text))
+    replace_block(ROOT / "README.md", body)
+    docs = [*summary(meta), "Throughput and latency:", "",
+            *markdown_table(table, ["exec/s c=1", "exec/s c=20", "exec/s c=20 (wrk)", "first event p50 ms",
+                                    "first event p99 ms", "token events/s", "token events/s (curl)",
+                                    "client CPU % c=20", "server CPU % c=20"]), "",
+            "Streams and memory:", "",
+            *markdown_table(table, ["KB/stream @1000", "KB/stream @5000", "threads @1000", "threads @5000",
+                                    "fan-out events/s", "fan-out lag s"]), "",
+            "Slow reader:", "",
+            *markdown_table({n: r for n, r in table.items() if "slow reader RSS +MB" in r},
+                            ["slow reader RSS +MB", LOG_COLUMN, "slow reader buffered MB", "slow reader KB read",
+                             "server ended it at s", "stream ended with"]), ""]
+    if checks:
+        docs += ["Targets (nexus_sse under uvicorn, one process):", "",
+                 *[f"- {t}: {'—' if ok is None else ('met' if ok else '**missed**')} — {d}" for t, ok, d in checks], ""]
+    replace_block(ROOT / "docs" / "performance.md", docs)
 
 
-if __name__ == "__main__":  # python -m benchmarks.report: the README table again, from latest.json
+if __name__ == "__main__":  # python -m benchmarks.report: the README and docs figures again, from latest.json
     saved = json.loads((RESULTS / "latest.json").read_text())
     update_readme(saved["medians"], saved["meta"], [(t["target"], t["met"], t["detail"]) for t in saved["targets"]])
