@@ -165,7 +165,7 @@ def build(db: str, skip_peers: bool = False) -> tuple[list[Server], dict]:
     servers = [
         Server("nexus_sse (uvicorn)", uvicorn, nexus_paths, fast, nexus_bodies),
         # the same server with NEXUS_SSE["FAST_PATH"] = False: every request through Django's handler
-        Server(DJANGO_PATH, uvicorn, nexus_paths, django_path, nexus_bodies, skip=("fanout", "slow", "wrk")),
+        Server(DJANGO_PATH, uvicorn, nexus_paths, django_path, nexus_bodies, skip=("fanout", "slow", "wrk", "idle")),
         Server("nexus_sse (daphne)", daphne, nexus_paths, fast, nexus_bodies),
         Server("A: bare Django view (uvicorn)", uvicorn, baseline, env),
         Server("A: bare Django view (daphne)", daphne, baseline, env, skip=("idle", "wrk")),
@@ -178,10 +178,11 @@ def build(db: str, skip_peers: bool = False) -> tuple[list[Server], dict]:
         servers.append(Server("B: sse-starlette (uvicorn)", [starlette, "-m", "uvicorn", "benchmarks.starlette_app:app",
                               "--host", "127.0.0.1", "--port", "{port}", "--no-access-log", "--log-level", "warning",
                               "--backlog", "4096"], {"one": "/one", "tokens": "/tokens?n=%d", "idle": "/idle"},
-                              {"PYTHONPATH": str(ROOT)}, python=starlette))
+                              {"PYTHONPATH": str(ROOT)}, python=starlette, skip=("slow",)))
         found["sse-starlette"] = versions(starlette, ["sse-starlette", "starlette", "uvicorn", "uvloop", "httptools"])
     else:
         print("Baseline B (sse-starlette) is skipped: it did not install", flush=True)
+        found.setdefault("_skipped", []).append(f"B: sse-starlette: did not install (see {VENVS / 'starlette.log'})")
     kailash = ensure_venv("kailash", ["kailash-nexus"], modern_python())
     if kailash:
         servers.append(Server("Kailash Nexus", [kailash, str(BENCH / "kailash_app.py"), "{port}", "{mcp}"],
@@ -189,5 +190,6 @@ def build(db: str, skip_peers: bool = False) -> tuple[list[Server], dict]:
         found["kailash"] = versions(kailash, ["kailash-nexus", "kailash", "fastapi", "uvicorn", "uvloop", "httptools"])
     else:
         print("Kailash Nexus is skipped: kailash-nexus did not install", flush=True)
+        found.setdefault("_skipped", []).append(f"Kailash Nexus: kailash-nexus did not install (see {VENVS / 'kailash.log'})")
     return servers, found
 

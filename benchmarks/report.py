@@ -21,6 +21,7 @@ THROUGHPUT = [
     ("exec/s c=1", "exec one c=1", "executions_per_s"),
     ("exec/s c=20", "exec one c=20", "executions_per_s"),
     ("exec/s c=20 (wrk)", "wrk one c=20", "executions_per_s"),
+    ("exec per server CPU-s c=20", "exec one c=20", "executions_per_cpu_s"),
     ("first event p50 ms", "exec one c=1", "ttfe_p50_ms"),
     ("first event p99 ms", "exec one c=1", "ttfe_p99_ms"),
     ("first event p50 ms c=20", "exec one c=20", "ttfe_p50_ms"),
@@ -58,6 +59,8 @@ LEGEND_THROUGHPUT = [
     "c clients on keep-alive connections; first event: request sent → `start` event read."),
     ("- (wrk), (curl): the same load from wrk or curl, compiled clients, in the first repeat: close to the "
     "Python client's figure means the Python client is not what limits it."),
+    ("- exec per server CPU-s: executions per second of CPU the server used in the window: on a busy machine "
+    "steadier than exec/s (a server that waits for its core does fewer per wall second, not per CPU second)."),
     ("- CPU %: CPU used in the measured window, 100 = one core. A client near 100% is the bottleneck (then "
     "trust the compiled client's figure); a server below ~95% at c=20 was waiting — for its core, taken by "
     "other processes (see the load average), or for I/O."),
@@ -147,7 +150,8 @@ def markdown_table(table: dict, columns: list[str]) -> list[str]:
 def ratios(table: dict) -> list[str]:
     """Each contender against baseline A (and Kailash Nexus for executions/s)."""
     base, peer = table.get(A, {}), table.get(KAILASH, {})
-    metrics = ["exec/s c=20", "first event p50 ms", "token events/s", "KB/stream @5000"]
+    metrics = ["exec/s c=20", "exec per server CPU-s c=20", "first event p50 ms", "token events/s",
+               "KB/stream @5000"]
     lines = ["| contender | " + " | ".join(f"{m} ÷ A" for m in metrics) + " | exec/s c=20 ÷ Kailash Nexus |",
              "|---" * (len(metrics) + 2) + "|"]
     for name, row in table.items():
@@ -156,6 +160,21 @@ def ratios(table: dict) -> list[str]:
         cells.append(fmt(row[k] / peer[k]) if row.get(k) and peer.get(k) else "—")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
+
+
+def fast_path_gain(table: dict) -> list[str]:
+    """nexus_sse (uvicorn) against the same server with the fast path off."""
+    fast, slow = table.get(NEXUS, {}), table.get(DJANGO_PATH, {})
+    if not fast or not slow:
+        return []
+    parts = []
+    for column, unit in (("exec/s c=1", "/s"), ("exec/s c=20", "/s"), ("exec per server CPU-s c=20", ""),
+                         ("first event p50 ms", " ms"),
+                         ("first event p99 ms", " ms"), ("token events/s", "/s"), ("KB/stream @5000", " KB")):
+        if fast.get(column) and slow.get(column):
+            parts.append(f"{column} {fmt(slow[column])}{unit} → {fmt(fast[column])}{unit} "
+                         f"(×{fast[column] / slow[column]:.2f})")
+    return ["Fast path (nexus_sse under uvicorn, Django path → fast path): " + "; ".join(parts) + "."]
 
 
 def targets(table: dict) -> list[tuple[str, bool | None, str]]:
@@ -174,14 +193,16 @@ def targets(table: dict) -> list[tuple[str, bool | None, str]]:
     r = ratio(nexus.get("exec/s c=20"), peer.get("exec/s c=20"))
     ra = ratio(base.get("exec/s c=20"), peer.get("exec/s c=20"))
     add("executions/s c=20 ≥ 5× Kailash Nexus", None if r is None else r >= 5,
-        f"{fmt(r)}× ({fmt(nexus.get('exec/s c=20'))} vs {fmt(peer.get('exec/s c=20'))}); short by "
-        f"{fmt(r and 100 * (1 - r / 5))}%" if r is not None and r < 5 else
-        f"{fmt(r)}× ({fmt(nexus.get('exec/s c=20'))} vs {fmt(peer.get('exec/s c=20'))})",
+        f"{fmt(r)}× ({fmt(nexus.get('exec/s c=20'))} vs {fmt(peer.get('exec/s c=20'))}; per server CPU-second "
+        f"{fmt(ratio(nexus.get('exec per server CPU-s c=20'), peer.get('exec per server CPU-s c=20')))}×)"
+        + (f"; short by {fmt(100 * (1 - r / 5))}%" if r is not None and r < 5 else ""),
         f"Django's request cycle alone (baseline A, no workflow, no database) reaches {fmt(ra)}× Kailash Nexus "
         "in this run; nexus_sse adds a run per request (its row, the executor task, the event log, the archive)")
     r = ratio(nexus.get("exec/s c=20"), base.get("exec/s c=20"))
+    rc = ratio(nexus.get("exec per server CPU-s c=20"), base.get("exec per server CPU-s c=20"))
     add("executions/s c=20 ≥ 50% of baseline A", None if r is None else r >= 0.5,
-        f"{fmt(r and 100 * r)}% ({fmt(nexus.get('exec/s c=20'))} vs {fmt(base.get('exec/s c=20'))})",
+        f"{fmt(r and 100 * r)}% ({fmt(nexus.get('exec/s c=20'))} vs {fmt(base.get('exec/s c=20'))}; per server "
+        f"CPU-second {fmt(rc and 100 * rc)}%)",
         "each execution is a run: a database row, a task, the event log and the archive, on top of the view")
     t, k, ta = nexus.get("first event p50 ms"), peer.get("first event p50 ms"), base.get("first event p50 ms")
     add("first event p50 ≤ 3 ms", None if t is None else t <= 3, f"{fmt(t)} ms",
@@ -235,7 +256,7 @@ def write(name: str, samples: dict, names: list[str], meta: dict, quick: bool) -
         lines += ["## Throughput and latency", "", *markdown_table(table, [c for c, _, _ in THROUGHPUT]), "",
                   *LEGEND_THROUGHPUT, "", "## Streams and memory", "",
                   *markdown_table(table, [c for c, _, _ in STREAMS]), "", *legend_streams(meta["config"]), "",
-                  "## Ratios", "", *ratios(table), "",
+                  "## Ratios", "", *ratios(table), "", *fast_path_gain(table), "",
                   "## Targets (nexus_sse under uvicorn, one process)", "",
                   *[f"- {t}: {'—' if ok is None else ('met' if ok else '**missed**')} — {d}" for t, ok, d in checks]]
     lines += ["", "## Commands", "", *[f"- {n}: `{c}`" for n, c in meta["servers"].items()],
@@ -265,6 +286,8 @@ def header(meta: dict) -> list[str]:
                   f"{meta['pinning']}; {meta['database']}. Same bytes on the wire: start, progress started, "
                   "progress completed, complete (Kailash Nexus: start, complete); token streams: start, N "
                   "tokens, complete.")]
+    if meta.get("skipped"):
+        lines += ["", "**Skipped:** " + "; ".join(meta["skipped"]) + "."]
     if meta.get("fast_path") is False:
         lines += ["", ("**No fast path in this checkout:** nexus_sse here has no `NEXUS_SSE[\"FAST_PATH\"]` "
                        "setting, so `nexus_sse (uvicorn)` and `nexus_sse (uvicorn, Django path)` ran the same code; "
@@ -303,7 +326,7 @@ def summary(meta: dict) -> list[str]:
 
 def update_readme(table: dict, meta: dict, checks: list | None = None) -> None:
     """The README's table and docs/performance.md's figures, between their bench-table markers."""
-    columns = ["exec/s c=1", "exec/s c=20", "first event p50 ms", "token events/s", "KB/stream @5000",
+    columns = ["exec/s c=1", "exec/s c=20", "exec per server CPU-s c=20", "first event p50 ms", "token events/s", "KB/stream @5000",
                "threads @5000", "slow reader buffered MB"]
     body = [*summary(meta), *markdown_table(table, columns), ""]
     if checks:
@@ -312,9 +335,10 @@ def update_readme(table: dict, meta: dict, checks: list | None = None) -> None:
                  f"{len(missed)} missed" + (f" ({'; '.join(missed)})" if missed else "") + ".", ""]
     replace_block(ROOT / "README.md", body)
     docs = [*summary(meta), "Throughput and latency:", "",
-            *markdown_table(table, ["exec/s c=1", "exec/s c=20", "exec/s c=20 (wrk)", "first event p50 ms",
+            *markdown_table(table, ["exec/s c=1", "exec/s c=20", "exec/s c=20 (wrk)", "exec per server CPU-s c=20",
+                                    "first event p50 ms",
                                     "first event p99 ms", "token events/s", "token events/s (curl)",
-                                    "client CPU % c=20", "server CPU % c=20"]), "",
+                                    "client CPU % c=20", "server CPU % c=20"]), "", *fast_path_gain(table), "",
             "Streams and memory:", "",
             *markdown_table(table, ["KB/stream @1000", "KB/stream @5000", "threads @1000", "threads @5000",
                                     "fan-out events/s", "fan-out lag s"]), "",

@@ -139,6 +139,7 @@ def main() -> None:
         o in n for o in args.only for n in ("B: sse-starlette", "Kailash Nexus")))
     if args.only:
         servers = [s for s in servers if any(o in s.name for o in args.only)]
+    skipped = versions.pop("_skipped", [])
     samples: dict[tuple[str, str], list[dict]] = {}
     began = time.monotonic()
     make_started = os.environ.get("NEXUS_BENCH_STARTED")
@@ -188,7 +189,7 @@ def main() -> None:
         "loadavg_start": " ".join(f"{x:.2f}" for x in loadavg_start),
         "loadavg_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "versions": versions, "repeats": cfg["repeats"], "memory_repeats": memory_repeats, "config": cfg,
-        "caveat": caveat, "fast_path": fast_path_available(),
+        "caveat": caveat, "fast_path": fast_path_available(), "skipped": skipped,
         "command": " ".join(["python benchmarks/run.py", *sys.argv[1:]]),
         "pinning": (f"servers pinned to CPU {SERVER_CPUS}, load to CPU {LOAD_CPUS} (taskset)"
                     if SERVER_CPUS else "no CPU pinning (one core)"),

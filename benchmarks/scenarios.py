@@ -94,7 +94,7 @@ def slow_reader(server: Server, length: int, duration: float, rate: int, drain: 
         run = json.loads(http(server, "POST", "/workflows/bench_tokens/execute",
                               {"inputs": {"n": length}, "mode": "async"}))
         run_finished(server, run["run_id"])
-        settle(server)
+        settle(server, 1.5)
         out["log_only_growth_mb"] = (server.stat()[0] - rss0) / 2**20
     result = server.load("slow", "tokens", length, duration=duration, rate=rate, drain_seconds=drain)
     out.update(result)
