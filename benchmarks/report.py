@@ -162,6 +162,14 @@ def ratios(table: dict) -> list[str]:
     return lines
 
 
+def noise(table: dict) -> str:
+    """How far apart two contenders running the same code came out (before the fast path lands)."""
+    a, b = table.get(NEXUS, {}), table.get(DJANGO_PATH, {})
+    parts = [f"{c} {fmt(100 * abs(a[c] / b[c] - 1))}%" for c in ("exec/s c=20", "exec per server CPU-s c=20",
+                                                                  "first event p50 ms") if a.get(c) and b.get(c)]
+    return f" (here: {', '.join(parts)} apart)" if parts else ""
+
+
 def fast_path_gain(table: dict) -> list[str]:
     """nexus_sse (uvicorn) against the same server with the fast path off."""
     fast, slow = table.get(NEXUS, {}), table.get(DJANGO_PATH, {})
@@ -231,9 +239,11 @@ def targets(table: dict) -> list[tuple[str, bool | None, str]]:
         (f"{fmt(buf)} MB (RSS +{fmt(nexus.get('slow reader RSS +MB'))} MB, of which the run's log "
          f"{fmt(nexus.get(LOG_COLUMN))} MB; baseline A under the same server: "
          f"{fmt(base.get('slow reader buffered MB'))} MB)"),
-        "nexus_sse hands the server everything after the reader's cursor in large writes; uvicorn's flow "
-        "control only pauses *after* a write, so one large write is buffered whole (baseline A sends one "
-        "event per write and stays near zero)")
+        "nexus_sse joins every event after a lagging reader's cursor into one bytes object "
+        "(`b\"\".join(e.wire for e in events)` in streaming.py) and yields it; Django sends it in 64 KB pieces "
+        "under uvicorn's flow control, but the joined copy of the backlog lives until its last piece is sent, "
+        "so what the server holds grows with the backlog (baseline A yields one event at a time and stays near "
+        "zero); capping each yield at ~64 KB of events would bound it")
     hung, closed = nexus.get("slow reader hung up"), nexus.get("server ended it at s")
     add("slow reader is disconnected with a resumable cursor", None if hung is None else bool(hung),
         (f"yes, after {fmt(closed)} s; stream ended with: {nexus.get('stream ended with')}" if hung else
@@ -246,7 +256,7 @@ def targets(table: dict) -> list[tuple[str, bool | None, str]]:
 def write(name: str, samples: dict, names: list[str], meta: dict, quick: bool) -> str:
     table = quick_table(samples, names) if quick else medians(samples, names)
     checks = [] if quick else targets(table)
-    lines = [f"# Benchmarks — {meta['date']}", "", *header(meta), ""]
+    lines = [f"# Benchmarks — {meta['date']}", "", *header(meta, table), ""]
     if quick:
         lines += ["## SSE executions/s and time to first event", "",
                   ("The demo site's workflows `greet` and `chat` (offline provider, no token delay) and the "
@@ -256,7 +266,7 @@ def write(name: str, samples: dict, names: list[str], meta: dict, quick: bool) -
         lines += ["## Throughput and latency", "", *markdown_table(table, [c for c, _, _ in THROUGHPUT]), "",
                   *LEGEND_THROUGHPUT, "", "## Streams and memory", "",
                   *markdown_table(table, [c for c, _, _ in STREAMS]), "", *legend_streams(meta["config"]), "",
-                  "## Ratios", "", *ratios(table), "", *fast_path_gain(table), "",
+                  "## Ratios", "", *ratios(table), "", *(fast_path_gain(table) if meta.get("fast_path") else []), "",
                   "## Targets (nexus_sse under uvicorn, one process)", "",
                   *[f"- {t}: {'—' if ok is None else ('met' if ok else '**missed**')} — {d}" for t, ok, d in checks]]
     lines += ["", "## Commands", "", *[f"- {n}: `{c}`" for n, c in meta["servers"].items()],
@@ -273,7 +283,7 @@ def write(name: str, samples: dict, names: list[str], meta: dict, quick: bool) -
     return text
 
 
-def header(meta: dict) -> list[str]:
+def header(meta: dict, table: dict | None = None) -> list[str]:
     v = meta["versions"]
     peers = "; ".join(f"{k}: " + ", ".join(f"{p} {x}" for p, x in d.items()) for k, d in v.items() if k != "main")
     lines = [(f"Machine: {meta['machine']}. Load average {meta['loadavg_start']} at the start, "
@@ -291,7 +301,7 @@ def header(meta: dict) -> list[str]:
     if meta.get("fast_path") is False:
         lines += ["", ("**No fast path in this checkout:** nexus_sse here has no `NEXUS_SSE[\"FAST_PATH\"]` "
                        "setting, so `nexus_sse (uvicorn)` and `nexus_sse (uvicorn, Django path)` ran the same code; "
-                       "the difference between those two rows is the run's noise.")]
+                       "the difference between those two rows is the run's noise" + noise(table or {}) + ".")]
     elif meta.get("fast_path"):
         lines += ["", ("`nexus_sse (uvicorn, Django path)` is the same server with `NEXUS_BENCH_FAST_PATH=0` "
                        "(`NEXUS_SSE[\"FAST_PATH\"] = False`): every request through Django's handler; its ratio "
@@ -338,7 +348,7 @@ def update_readme(table: dict, meta: dict, checks: list | None = None) -> None:
             *markdown_table(table, ["exec/s c=1", "exec/s c=20", "exec/s c=20 (wrk)", "exec per server CPU-s c=20",
                                     "first event p50 ms",
                                     "first event p99 ms", "token events/s", "token events/s (curl)",
-                                    "client CPU % c=20", "server CPU % c=20"]), "", *fast_path_gain(table), "",
+                                    "client CPU % c=20", "server CPU % c=20"]), "", *(fast_path_gain(table) if meta.get("fast_path") else []), "",
             "Streams and memory:", "",
             *markdown_table(table, ["KB/stream @1000", "KB/stream @5000", "threads @1000", "threads @5000",
                                     "fan-out events/s", "fan-out lag s"]), "",
