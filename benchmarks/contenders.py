@@ -105,7 +105,7 @@ class Server:
     def load(self, mode: str, key: str, length: int | None = None, **kw) -> dict:
         began = time.monotonic()
         out = subprocess.run(self.load_argv(mode, key, length, **kw), check=False, capture_output=True, text=True,
-                             timeout=600)
+                             timeout=300)  # a load process never runs this long unless stuck
         if out.returncode:
             raise RuntimeError(f"{self.name} {mode} {key}: {out.stderr[-800:]}")
         return {**json.loads(out.stdout.splitlines()[-1]), "wall_s": round(time.monotonic() - began, 2)}

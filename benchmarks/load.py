@@ -27,6 +27,8 @@ from pathlib import Path
 
 TERMINAL = (b"event: complete", b"event: error")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: no read waits longer than this: a stream that stalls fails its sample instead of hanging the run
+READ_TIMEOUT = 30.0
 
 
 class ServerStats:
@@ -160,7 +162,7 @@ async def read_until(reader, body: Body, marker: bytes, limit: int = 1 << 20) ->
     """Decoded payload up to and including ``marker`` (and whatever came with it)."""
     got = b""
     while marker not in got:
-        chunk = await reader.read(65536)
+        chunk = await asyncio.wait_for(reader.read(65536), READ_TIMEOUT)
         if not chunk:
             raise RuntimeError(f"stream ended before {marker!r}")
         got += body.feed(chunk)
@@ -173,7 +175,7 @@ async def read_to_end(reader, body: Body, on_data=None) -> bytes:
     """Read the response body to its end; return the decoded tail (to check the terminal event)."""
     tail = b""
     while not body.done:
-        chunk = await reader.read(65536)
+        chunk = await asyncio.wait_for(reader.read(65536), READ_TIMEOUT)
         if not chunk:
             break
         data = body.feed(chunk)
@@ -282,7 +284,7 @@ async def mode_tokens(args, stats):
     window = Window(stats)
     transport, counter = await asyncio.get_running_loop().create_connection(
         lambda: Counter(request(args)), args.host, args.port)
-    await counter.done
+    await asyncio.wait_for(counter.done, 120)
     measured = window.close()
     transport.close()
     if not ended(counter.tail):

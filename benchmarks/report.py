@@ -362,6 +362,15 @@ def update_readme(table: dict, meta: dict, checks: list | None = None) -> None:
     replace_block(ROOT / "docs" / "performance.md", docs)
 
 
-if __name__ == "__main__":  # python -m benchmarks.report: the README and docs figures again, from latest.json
-    saved = json.loads((RESULTS / "latest.json").read_text())
-    update_readme(saved["medians"], saved["meta"], [(t["target"], t["met"], t["detail"]) for t in saved["targets"]])
+def rerender(name: str = "latest") -> str:
+    """Write ``name``.md/.json, the README table and performance.md's figures again from ``name``.json's
+    samples (after a change to this module; the figures are not touched)."""
+    saved = json.loads((RESULTS / f"{name}.json").read_text())
+    samples = {tuple(key.split(" | ", 1)): runs for key, runs in saved["samples"].items()}
+    return write(name, samples, list(saved["medians"]), saved["meta"], quick=False)
+
+
+if __name__ == "__main__":  # python -m benchmarks.report [NAME]: re-render a full run's results from its JSON
+    import sys
+
+    print(rerender(sys.argv[1] if len(sys.argv) > 1 else "latest"))

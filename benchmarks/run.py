@@ -145,7 +145,7 @@ def main() -> None:
     make_started = os.environ.get("NEXUS_BENCH_STARTED")
     # the budget counts from `make bench`'s start when it is known (venv creation included)
     deadline = (time.monotonic() - (time.time() - int(make_started)) if make_started else started) + args.budget
-    memory_repeats, longest = 0, 0.0
+    memory_repeats, longest, failures = 0, 0.0, []
     for rep in range(cfg["repeats"]):
         rep_began = time.monotonic()
         with_memory = not args.quick and (rep == 0 or time.monotonic() + longest <= deadline)
@@ -155,14 +155,20 @@ def main() -> None:
         memory_repeats += with_memory
         order = servers[rep % len(servers):] + servers[:rep % len(servers)]
         for server in order:
-            server.start()
-            try:
-                with timed(server, "throughput"):
-                    found = throughput(server, cfg, args.quick, first=rep == 0)
-            finally:
-                server.stop()
-            if with_memory:
-                found.update(memory(server, cfg))
+            found: dict[str, dict] = {}
+            try:  # a contender that fails loses this repeat's samples, the run goes on and says so
+                server.start()
+                try:
+                    with timed(server, "throughput"):
+                        found = throughput(server, cfg, args.quick, first=rep == 0)
+                finally:
+                    server.stop()
+                if with_memory:
+                    found.update(memory(server, cfg))
+            except Exception as exc:  # noqa: BLE001
+                message = f"{server.name}, repeat {rep + 1}: {type(exc).__name__}: {str(exc)[-300:]}"
+                print(f"  FAILED {message}", flush=True)
+                failures.append(message)
             for scenario, result in found.items():
                 samples.setdefault((server.name, scenario), []).append(result)
             print(f"  {server.name}: done ({time.monotonic() - began:.0f} s)", flush=True)
@@ -175,6 +181,8 @@ def main() -> None:
                   f"{os.cpu_count()} cores busy on average during the run (load average {loadavg_start[0]:.2f} "
                   "at the start). Absolute figures are noisy and low; compare contenders within this run only "
                   "(they were interleaved, so each saw the same conditions on average).")
+    if failures:
+        caveat = ((caveat + " ") if caveat else "") + "Failed (samples lost): " + "; ".join(failures) + "."
     if not args.quick and memory_repeats < cfg["repeats"]:
         caveat = ((caveat + " ") if caveat else "") + (
             f"The memory scenarios (idle streams, slow reader) ran {memory_repeats} of {cfg['repeats']} times: "
