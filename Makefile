@@ -19,12 +19,13 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help run test test-main test-compat system-deps venv bench fuzz lint clean
+.PHONY: help run test test-main test-compat system-deps venv bench bench-quick fuzz lint clean
 
 help:
 	@echo "make run    - install, migrate, sync demo workflows, serve http://$(HOST):$(PORT) (daphne)"
 	@echo "make test   - install what the tests need and run the suite (Django 6.x and Django 5.2)"
-	@echo "make bench  - run the benchmarks (benchmarks/)"
+	@echo "make bench  - run the benchmark suite (< 15 min; results in benchmarks/results/, table in README)"
+	@echo "make bench-quick - executions/s and time to first event only (< 2 min)"
 	@echo "make fuzz   - fuzz the API from its OpenAPI schema with schemathesis (no 500s allowed)"
 
 $(VENV)/.installed: pyproject.toml
@@ -75,8 +76,17 @@ test-compat: $(VENV_COMPAT)/.installed
 	else echo "warning: PostgreSQL not reachable: the Django 5.2 suite runs on SQLite (start PostgreSQL to cover it)"; \
 	  $(VENV_COMPAT)/bin/python -m pytest $(PYTEST_ARGS); fi
 
-bench: $(VENV)/.installed
-	$(VENV)/bin/python benchmarks/run.py
+# The benchmark suite (benchmarks/run.py; < 15 minutes, venvs for sse-starlette and kailash-nexus included):
+# writes benchmarks/results/latest.{md,json} and the README's table. bench-quick: < 2 minutes, quick.{md,json}.
+# BENCH_ARGS passes options (e.g. BENCH_ARGS='--only nexus_sse --repeats 1').
+BENCH_ARGS ?=
+bench: export NEXUS_BENCH_STARTED := $(shell date +%s)
+bench:
+	$(MAKE) --no-print-directory $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+
+bench-quick: $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/run.py --quick $(BENCH_ARGS)
 
 FUZZ_PORT ?= 8091
 fuzz: $(VENV)/.installed

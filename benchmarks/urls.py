@@ -1,5 +1,7 @@
 """The demo site's URLs plus baseline A's views, in one Django site and one server process."""
 
+import os
+
 from django.urls import path
 
 from benchmarks import baseline
@@ -11,3 +13,7 @@ urlpatterns = [
     path("baseline/idle", baseline.idle),
     *site,
 ]
+if os.environ.get("NEXUS_BENCH_TRACEMALLOC"):  # benchmarks/profile.py memory
+    from benchmarks.tracing import tracemalloc_view
+
+    urlpatterns.insert(0, path("bench/tracemalloc", tracemalloc_view))
