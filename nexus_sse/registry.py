@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 import time
 from dataclasses import dataclass, field
@@ -130,18 +132,34 @@ def graph_for(workflow: Any) -> WorkflowGraph:
 
 
 _active: dict[str, tuple[float, Any]] = {}
+#: lookups under way, so that the requests arriving when a cached row expires share one query
+_loading: dict[str, asyncio.Future] = {}
 
 
 async def active_workflow(slug: str) -> Any:
     """The active Workflow row named ``slug`` (None if there is none), cached for
     WORKFLOW_CACHE_SECONDS; saves and deletes in this process drop the cached row at once."""
+    hit = _active.get(slug)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    loop = asyncio.get_running_loop()
+    task = _loading.get(slug)
+    if task is None or task.get_loop() is not loop:
+        task = _loading[slug] = asyncio.ensure_future(_load_active(slug))
+        task.add_done_callback(functools.partial(_loaded, slug))
+    return await asyncio.shield(task)  # one caller going away does not stop the others' lookup
+
+
+def _loaded(slug: str, task: asyncio.Future) -> None:
+    if _loading.get(slug) is task:
+        del _loading[slug]
+
+
+async def _load_active(slug: str) -> Any:
     from nexus_sse import conf, db
     from nexus_sse.models import Workflow
 
-    hit = _active.get(slug)
     now = time.monotonic()
-    if hit is not None and hit[0] > now:
-        return hit[1]
     row = await db.call(lambda: Workflow.objects.filter(slug=slug, is_active=True).first())
     if len(_active) > 1024:
         _active.clear()
@@ -152,3 +170,4 @@ async def active_workflow(slug: str) -> Any:
 def forget_workflow(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
     """Signal receiver: a Workflow row changed, so drop cached rows (all: its slug may have changed)."""
     _active.clear()
+    _loading.clear()  # a lookup under way may have read the row before the change

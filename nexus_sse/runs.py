@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+import os
 import time
 import uuid
 from typing import Any
@@ -264,6 +265,22 @@ def _check_run_fields() -> None:
         raise RuntimeError(f"nexus_sse.runs._RUN_FIELDS is out of date: Run's fields are now {actual}")
 
 
+_random = bytearray()
+os.register_at_fork(after_in_child=_random.clear)  # a child must not reuse its parent's bytes
+
+
+def new_run_id() -> uuid.UUID:
+    """A random (version 4) UUID, like uuid.uuid4(), from os.urandom bytes fetched 4 KB at a time.
+
+    Each os.urandom call lets go of the GIL for its system call; getting it back while a database
+    thread runs Python can take a whole switch interval (5 ms). So one call per 256 run ids."""
+    if not _random:
+        _random.extend(os.urandom(4096))
+    value = bytes(_random[-16:])
+    del _random[-16:]
+    return uuid.UUID(bytes=value, version=4)
+
+
 def new_run(workflow: Workflow, mode: str, inputs: dict, user: Any = None) -> Run:
     """An unsaved Run starting now, executed by this process.
 
@@ -271,7 +288,7 @@ def new_run(workflow: Workflow, mode: str, inputs: dict, user: Any = None) -> Ru
     on every execute request (the order is checked against the model once)."""
     _check_run_fields()
     now = timezone.now()
-    run = Run(uuid.uuid4(), workflow.pk, workflow.version, Run.Status.RUNNING, mode, inputs, None, None, "", "",
+    run = Run(new_run_id(), workflow.pk, workflow.version, Run.Status.RUNNING, mode, inputs, None, None, "", "",
               user.pk if user is not None else None, EXECUTOR_ID, now, now, None, None)
     Run.workflow.field.set_cached_value(run, workflow)  # run.workflow without a query, as Run(workflow=...)
     if user is not None:

@@ -1,5 +1,9 @@
 """runs.new_run builds Runs positionally (fast); it must give what the keyword constructor gives."""
 
+import asyncio
+import os
+import uuid
+
 import pytest
 from django.utils import timezone
 
@@ -32,3 +36,36 @@ def test_new_run_refuses_to_build_runs_once_the_model_changed(monkeypatch):
     with pytest.raises(RuntimeError, match="out of date"):
         runs.new_run(Workflow(slug="w", pk=1), "stream", {})
     runs._check_run_fields.cache_clear()
+
+
+def test_run_ids_are_random_uuid4s_and_a_forked_child_does_not_repeat_its_parents():
+    ids = [runs.new_run_id() for _ in range(600)]  # more than one 4 KB refill
+    assert len(set(ids)) == 600 and {i.version for i in ids} == {4} and {i.variant for i in ids} == {uuid.RFC_4122}
+    runs.new_run_id()  # the buffer holds bytes now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        os.write(write, runs.new_run_id().bytes)
+        os._exit(0)
+    os.close(write)
+    child = uuid.UUID(bytes=os.read(read, 16))
+    os.waitpid(pid, 0)
+    assert child != runs.new_run_id()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_requests_arriving_when_the_cached_workflow_expired_share_one_lookup(monkeypatch, workflows):
+    from nexus_sse import db, registry
+
+    calls = []
+    real = db.call
+
+    async def counting(func, *args, **kwargs):
+        calls.append(func)
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(db, "call", counting)
+    registry.forget_workflow()
+    rows = await asyncio.gather(*[registry.active_workflow("greet") for _ in range(20)])
+    assert len(calls) == 1 and {row.slug for row in rows} == {"greet"}
+    assert await registry.active_workflow("greet") is rows[0] and len(calls) == 1  # cached now
