@@ -189,7 +189,6 @@ class Executor:
         try:
             await self.log.append(self.run_id, event, data, seq=terminal.seq)
             metrics.events_appended.inc()
-            await self.log.finished(self.run_id)
         except Exception:
             logger.exception("run %s: the event log refused the terminal event", self.run_id)
         if self.flush_task is not None:
@@ -202,6 +201,12 @@ class Executor:
                 logger.exception("run %s: archiving the last %d events failed", self.run_id, len(backlog))
         if archived_all and not self.pending:  # (a failed earlier flush puts its batch back in pending)
             await self.log.archived(self.run_id, terminal.seq)
+        try:
+            # Only now the retention clock starts: until the backlog is in the database, the log is
+            # the only copy of it (a short retention would otherwise lose events from a replay).
+            await self.log.finished(self.run_id)
+        except Exception:
+            logger.exception("run %s: the event log could not mark the run finished", self.run_id)
 
     async def check(self, step: float) -> bool:
         """One watchdog look (every ``step`` s): cancel when another process asks (shared logs), or
