@@ -57,8 +57,12 @@ def counter(client: httpx.Client, name: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def archived(run_id: str) -> list[tuple]:
-    return [(f"{run_id}:{r.seq}", r.event, r.data) for r in RunEvent.objects.filter(run_id=run_id).order_by("seq")]
+def archived(run_id: str, total: int = LONG["inputs"]["count"] + 4) -> list[tuple]:
+    """The run's archived events, once all are there: a long run's end is recorded before its last
+    batches are archived (they follow in the background), so "completed" comes first."""
+    events = RunEvent.objects.filter(run_id=run_id)
+    wait_for(lambda: events.count() >= total, timeout=60)
+    return [(f"{run_id}:{r.seq}", r.event, r.data) for r in events.order_by("seq")]
 
 
 def read_with_a_stall(client: httpx.Client) -> tuple[str, bytes]:
