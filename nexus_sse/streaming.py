@@ -221,6 +221,7 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
     # last look (None: not known yet), and how long the reader has held us up since (blocked sends).
     lag: int | None = None
     held = 0.0
+    floor = 0  # the oldest event the log held at the last look: older ones come from the archive
     try:
         last = None if log.shared else await log.last_event(run_id)
         if last is None or last.seq <= after:  # nothing to send yet: the hint goes alone, at once
@@ -231,7 +232,16 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
             # Most short runs end within IDLE_RELEASE_SECONDS; only a stream that goes quiet
             # longer than that pays for giving back its request thread.
             timeout = keepalive if released else min(keepalive, IDLE_RELEASE_SECONDS)
-            events = await log.wait_after(run_id, cursor, timeout)
+            from_archive = cursor + 1 < floor
+            if not from_archive:
+                events = await log.wait_after(run_id, cursor, timeout)
+                if events and events[0].seq > cursor + 1:
+                    # The log let the oldest events go (archived; Redis MAXLEN, the memory log's
+                    # window): read them from the archive, a batch at a time, up to its oldest.
+                    floor, from_archive = events[0].seq, True
+            if from_archive:
+                events = await _archived(run_id, cursor, floor)
+                metrics.events_from_archive.inc(len(events))
             if shutdown.draining() and not (events and events[-1].terminal):
                 # This process is stopping: hand over what we have, then tell the client to come
                 # back (with its Last-Event-ID) in a moment, to another process.
@@ -260,15 +270,7 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
                 yield greeting + sse.KEEPALIVE
                 greeting = b""
                 continue
-            if events[0].seq > cursor + 1:
-                # The log let the oldest events go (archived; Redis MAXLEN, the memory log's window):
-                # read them from the archive, a batch at a time.
-                events = await _archived(run_id, cursor, events[0].seq)
-                metrics.events_from_archive.inc(len(events))
-                full = True
-            else:
-                full = len(events) >= READ_BATCH
-            if full:
+            if from_archive or len(events) >= READ_BATCH:
                 # Only a full batch means we may be behind (looked at per batch, never per event).
                 head = await log.last_event(run_id)
                 behind = (head.seq if head else events[-1].seq) - cursor

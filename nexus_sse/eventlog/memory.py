@@ -22,7 +22,7 @@ DEFAULT_MAXLEN = 10_000
 class _RunLog:
     """One run's events ``base + 1 .. base + len(events)``; events up to ``base`` were let go."""
 
-    __slots__ = ("events", "base", "archived", "waiters", "subscribers", "closed")
+    __slots__ = ("archived", "base", "closed", "events", "subscribers", "waiters")
 
     def __init__(self) -> None:
         self.events: list[LogEvent] = []
