@@ -38,6 +38,8 @@ def test_new_run_refuses_to_build_runs_once_the_model_changed(monkeypatch):
     runs._check_run_fields.cache_clear()
 
 
+# The child only writes 16 bytes to a pipe and exits: no lock of the parent's threads is touched.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_run_ids_are_random_uuid4s_and_a_forked_child_does_not_repeat_its_parents():
     ids = [runs.new_run_id() for _ in range(600)]  # more than one 4 KB refill
     assert len(set(ids)) == 600 and {i.version for i in ids} == {4} and {i.variant for i in ids} == {uuid.RFC_4122}
