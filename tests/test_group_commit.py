@@ -39,9 +39,8 @@ def batches(monkeypatch):
     return sizes
 
 
-async def test_writes_that_arrive_during_a_commit_share_the_next_one(batches):
-    run = await asyncio.to_thread(new_run)
-    run_id = str(run.pk)
+async def hold_a_first_write(run_id: str) -> tuple[asyncio.Future, threading.Event]:
+    """Start a write of seq 1 that waits on the database thread until the returned event is set."""
     entered, release = threading.Event(), threading.Event()
 
     def held(*args):
@@ -51,6 +50,13 @@ async def test_writes_that_arrive_during_a_commit_share_the_next_one(batches):
 
     first = asyncio.ensure_future(db.write(held, run_id, event(run_id, 1)))
     await asyncio.to_thread(entered.wait, 10)  # the first write is on the database thread now
+    return first, release
+
+
+async def test_writes_that_arrive_during_a_commit_share_the_next_one(batches):
+    run = await asyncio.to_thread(new_run)
+    run_id = str(run.pk)
+    first, release = await hold_a_first_write(run_id)
     rest = [asyncio.ensure_future(db.write(archive.insert_events, run_id, event(run_id, seq))) for seq in range(2, 7)]
     await asyncio.sleep(0)  # let them queue (no thread is waited on here: they only append to a list)
     release.set()
@@ -63,12 +69,6 @@ async def test_writes_that_arrive_during_a_commit_share_the_next_one(batches):
 async def test_a_failing_write_fails_alone_and_the_others_are_kept(batches):
     run = await asyncio.to_thread(new_run)
     run_id = str(run.pk)
-    entered, release = threading.Event(), threading.Event()
-
-    def held(*args):
-        entered.set()
-        release.wait(10)
-        archive.insert_events(*args)
 
     def broken(*args):  # atomic by itself, as db.write asks: its insert goes when it raises
         with transaction.atomic(savepoint=False):
@@ -76,8 +76,7 @@ async def test_a_failing_write_fails_alone_and_the_others_are_kept(batches):
             raise ValueError("this write is broken")
 
     missing_run = str(uuid.uuid4())  # a foreign key that fails only at commit time
-    first = asyncio.ensure_future(db.write(held, run_id, event(run_id, 1)))
-    await asyncio.to_thread(entered.wait, 10)
+    first, release = await hold_a_first_write(run_id)
     good = [asyncio.ensure_future(db.write(archive.insert_events, run_id, event(run_id, s))) for s in (2, 3)]
     bad = asyncio.ensure_future(db.write(broken, run_id, event(run_id, 4)))
     orphan = asyncio.ensure_future(db.write(archive.insert_events, missing_run, event(missing_run, 1)))
