@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
-import logging
 from contextlib import aclosing
 from typing import Any
 
@@ -39,8 +38,6 @@ from django.http import HttpResponseBase
 from django.urls import Resolver404, get_resolver, set_script_prefix
 
 from nexus_sse import conf
-
-logger = logging.getLogger("nexus_sse.asgi")
 
 ASGIApp = Any  # an ASGI 3 callable: (scope, receive, send) -> awaitable
 
