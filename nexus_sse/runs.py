@@ -42,6 +42,10 @@ logger = logging.getLogger("nexus_sse.runs")
 _executors: dict[str, Executor] = {}
 
 
+#: a run lets the event loop run its other tasks at least once every this many events
+YIELD_EVERY = 64
+
+
 class Executor:
     """Runs one workflow run: emits its events, archives them, records how it ended."""
 
@@ -73,6 +77,11 @@ class Executor:
         self.seq = item.seq
         self.pending.append(item)
         metrics.events_appended.inc()
+        if self.seq % YIELD_EVERY == 0:
+            # A node that emits in a tight loop (tokens from a buffer, say) would otherwise hold the
+            # event loop for its whole burst: no stream could send, no archive batch be written (so
+            # the log could not let go of any event), no other request be served.
+            await asyncio.sleep(0)
         if len(self.pending) >= conf.get("ARCHIVE_BATCH_SIZE"):
             self.start_flush()
         elif self.flush_timer is None:
