@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from nexus_sse import runs, sse
+from nexus_sse import sse
 from nexus_sse.checks import check_settings
 from nexus_sse.eventlog import get_event_log
 from nexus_sse.eventlog.base import READ_BATCH
@@ -107,6 +107,16 @@ async def body_of(response) -> bytes:
     return b"".join([chunk async for chunk in response.streaming_content])
 
 
+async def settled(run_id: str) -> None:
+    """Wait for the run's executor to finish: a long run archives its last events after its stream
+    ends, and a test database flushed meanwhile deadlocks on PostgreSQL."""
+    from nexus_sse import runs
+
+    executor = runs.local_executor(run_id)
+    if executor is not None and executor.task is not None:
+        await executor.task
+
+
 WINDOW = {"EVENT_LOG_OPTIONS": {"MAXLEN": 50}, "ARCHIVE_BATCH_SIZE": 100}
 
 
@@ -117,11 +127,7 @@ async def test_a_long_run_keeps_only_its_window_in_memory_and_replays_whole(asyn
                                            content_type="application/json", headers={"Accept": "text/event-stream"})
         original = await body_of(response)
         run_id = response["X-Run-Id"]
-        # The stream ends with the terminal event; a long backlog is archived after it (by design):
-        # wait for the run's task to finish that.
-        executor = runs.local_executor(run_id)
-        if executor is not None:
-            await executor.task
+        await settled(run_id)
         kept = get_event_log()._runs[run_id]
         assert kept.base > 0 and len(kept.events) <= 50  # the rest is archived only
         # a reader behind the window (from the start, and from seq 7) gets the archived events, then the log's
@@ -145,6 +151,7 @@ async def test_a_backlog_goes_out_in_chunks_of_at_most_chunk_bytes(async_client,
                                            content_type="application/json", headers={"Accept": "text/event-stream"})
         live = [chunk async for chunk in response.streaming_content]
         run_id = response["X-Run-Id"]
+        await settled(run_id)
         replay = [chunk async for chunk in (await async_client.get(f"/runs/{run_id}/events")).streaming_content]
     for chunks in (live, replay):
         assert sum(map(len, chunks)) > 10 * CHUNK_BYTES
