@@ -225,7 +225,13 @@ def targets(table: dict, meta: dict | None = None) -> list[tuple[str, bool | Non
         "and inputs (so a bad request is a plain HTTP error, as the wire contract says) and creates and logs "
         f"the run; a bare Django view (baseline A) needed {fmt(ta)} ms")
     r = ratio(nexus.get("token events/s"), base.get("token events/s"))
-    add("token stream events/s ≥ 50% of baseline A", None if r is None else r >= 0.5, f"{fmt(r and 100 * r)}%")
+    rc = ratio(nexus.get("token events/s (curl)"), base.get("token events/s (curl)"))
+    add("token stream events/s ≥ 50% of baseline A", None if r is None else r >= 0.5,
+        f"{fmt(r and 100 * r)}% (with curl as the client: {fmt(rc and 100 * rc)}%)",
+        "nexus_sse also logs and archives every event (a batch of 500 at a time on the database thread, which "
+        "shares the server's one core with the stream), and a run lets other work in every 64 events; the "
+        f"Python load client ran at {fmt(base.get('client CPU % tokens'))}% of its core against baseline A, "
+        "so baseline A's figure is what that client could take")
     kb, kba, kbb = nexus.get("KB/stream @5000"), base.get("KB/stream @5000"), star.get("KB/stream @5000")
     add("RSS per idle stream at 5,000 ≤ 25 KB", None if kb is None else kb <= 25,
         f"{fmt(kb)} KB" + (f", {fmt(kb - 25)} KB over" if kb and kb > 25 else ""),
