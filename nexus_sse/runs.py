@@ -79,8 +79,8 @@ class Executor:
         metrics.events_appended.inc()
         if self.seq % YIELD_EVERY == 0:
             # A node that emits in a tight loop (tokens from a buffer, say) would otherwise hold the
-            # event loop for its whole burst: no stream could send, no archive batch be written (so
-            # the log could not let go of any event), no other request be served.
+            # event loop for its whole burst: no stream could send and no archive batch be written
+            # (so the log could not let go of any event) until it ended.
             await asyncio.sleep(0)
         if len(self.pending) >= conf.get("ARCHIVE_BATCH_SIZE"):
             self.start_flush()
