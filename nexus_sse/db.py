@@ -68,34 +68,30 @@ class _GroupCommit:
 
     def __init__(self) -> None:
         self.pending: list[tuple[Callable[..., Any], tuple, asyncio.Future]] = []
-        self.draining = False
+        #: the task writing batches until none is pending (done: none is)
         self.task: asyncio.Future | None = None
 
     async def submit(self, func: Callable[..., Any], args: tuple) -> None:
         future = asyncio.get_running_loop().create_future()
         self.pending.append((func, args, future))
-        if not self.draining:
-            self.draining = True
+        if self.task is None or self.task.done():
             self.task = asyncio.ensure_future(self.drain())
         await future
 
     async def drain(self) -> None:
-        try:
-            while self.pending:
-                batch, self.pending = self.pending, []
-                try:
-                    outcomes = await call(_write_together, [(func, args) for func, args, _ in batch])
-                except Exception as exc:  # the executor itself failed (say, shut down)
-                    outcomes = [exc] * len(batch)
-                for (_, _, future), outcome in zip(batch, outcomes):
-                    if future.done():
-                        continue
-                    if outcome is None:
-                        future.set_result(None)
-                    else:
-                        future.set_exception(outcome)
-        finally:
-            self.draining = False
+        while self.pending:
+            batch, self.pending = self.pending, []
+            try:
+                outcomes = await call(_write_together, [(func, args) for func, args, _ in batch])
+            except Exception as exc:  # the executor itself failed (say, shut down)
+                outcomes = [exc] * len(batch)
+            for (_, _, future), outcome in zip(batch, outcomes):
+                if future.done():
+                    continue
+                if outcome is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(outcome)
 
 
 def _write_together(writes: list[tuple[Callable[..., Any], tuple]]) -> list[BaseException | None]:
