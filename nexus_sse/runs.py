@@ -473,14 +473,20 @@ def _mark_interrupted(run_id: str, missing: list[LogEvent], seq: int, data: dict
 
 
 _recovered = False
+#: the recovery under way: the first requests of a process share it rather than each run one
+_recovering: asyncio.Future | None = None
 
 
 async def recover_interrupted_once() -> None:
     """Once per process: fail every unfinished run whose executor is gone (a restart, a crash)."""
-    global _recovered
+    global _recovered, _recovering
     if _recovered:
         return
-    await recover_interrupted()  # first: if the event log is unavailable, the next request tries again
+    task = _recovering
+    if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+        task = _recovering = asyncio.ensure_future(recover_interrupted())
+    # If it fails (the event log is unavailable), it raises here and the next request tries again.
+    await asyncio.shield(task)
     _recovered = True
 
 

@@ -1,5 +1,7 @@
 """A server that dies mid-run: after a restart its runs are failed ("interrupted"), never left running."""
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -80,3 +82,24 @@ async def test_recovery_that_failed_is_tried_again_by_the_next_request(monkeypat
     await runs.recover_interrupted_once()
     await runs.recover_interrupted_once()
     assert len(attempts) == 2  # retried once after the failure, then never again
+
+
+async def test_the_first_requests_of_a_process_share_one_recovery(monkeypatch):
+    from nexus_sse import runs
+
+    attempts = []
+    release = asyncio.Event()
+
+    async def recover():
+        attempts.append(1)
+        await release.wait()
+        return 0
+
+    monkeypatch.setattr(runs, "_recovered", False)
+    monkeypatch.setattr(runs, "_recovering", None)
+    monkeypatch.setattr(runs, "recover_interrupted", recover)
+    waiting = [asyncio.ensure_future(runs.recover_interrupted_once()) for _ in range(10)]
+    await asyncio.sleep(0)  # all ten are waiting on the recovery now
+    release.set()
+    await asyncio.gather(*waiting)
+    assert len(attempts) == 1
