@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
+import operator
 import threading
 import weakref
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from django.db import connections, transaction
 from nexus_sse import conf
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -94,12 +97,33 @@ class _GroupCommit:
                     future.set_exception(outcome)
 
 
+def batched(many: Callable[[list[tuple]], None]) -> Callable[[F], F]:
+    """Give a write function a form for many calls: ``many([args, ...])`` does what ``func(*args)``
+    does for each of them, together (one statement executed for all rows, say).
+
+    When consecutive writes in a shared transaction are of the same function, ``write`` hands them to
+    that form: at many short runs a second, one executemany per batch costs about half as much as a
+    statement per run (Django's cursor layer and its parameter rewriting, once instead of per run)."""
+
+    def mark(func: F) -> F:
+        func.write_many = many  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
 def _write_together(writes: list[tuple[Callable[..., Any], tuple]]) -> list[BaseException | None]:
     if len(writes) > 1:
         try:
             with transaction.atomic():
-                for func, args in writes:
-                    func(*args)
+                for func, group in itertools.groupby(writes, key=operator.itemgetter(0)):
+                    calls = [args for _, args in group]
+                    many = getattr(func, "write_many", None)
+                    if many is not None and len(calls) > 1:
+                        many(calls)
+                    else:
+                        for args in calls:
+                            func(*args)
             return [None] * len(writes)
         except Exception:
             pass  # rolled back: now each alone (in its own transaction), so only the bad one fails

@@ -243,6 +243,15 @@ class Executor:
             self.task.cancel()
 
 
+def _save_runs(calls: list[tuple[Run, list[LogEvent]]]) -> None:
+    """``_save_run`` for several runs in one transaction (if one's workflow row was replaced, this
+    fails and db.write retries each alone, where ``_save_run`` follows it)."""
+    with transaction.atomic(savepoint=False):
+        archive.insert_runs([run for run, _ in calls])
+        archive.insert_events_of([(str(run.pk), events) for run, events in calls])
+
+
+@db.batched(_save_runs)
 def _save_run(run: Run, events: list[LogEvent]) -> None:
     """Write a Run row not written yet (with its current fields) and events, in one transaction."""
     try:
@@ -282,17 +291,27 @@ def _check_run_fields() -> None:
 _random = bytearray()
 os.register_at_fork(after_in_child=_random.clear)  # a child must not reuse its parent's bytes
 
+_VERSION_7 = 0x7 << 76
+_VARIANT_RFC = 0x2 << 62
+_NOT_VERSION_OR_VARIANT = ~((0xF << 76) | (0x3 << 62))
+
 
 def new_run_id() -> uuid.UUID:
-    """A random (version 4) UUID, like uuid.uuid4(), from os.urandom bytes fetched 4 KB at a time.
+    """A time-ordered (version 7, RFC 9562) UUID: the time in milliseconds, then 74 random bits.
 
-    Each os.urandom call lets go of the GIL for its system call; getting it back while a database
-    thread runs Python can take a whole switch interval (5 ms). So one call per 256 run ids."""
+    Time-ordered because run ids are the key of the two biggest tables' indexes: random (version 4)
+    keys land on a random index page each, so every commit dirties a page per run (in this machine's
+    benchmark, archive writes cost 40% more, and more as the tables grow); ordered ones share the last
+    pages. 74 random bits still cannot be guessed; the id shows when the run was created, as the
+    run's own JSON does. The random bytes come from os.urandom 4,000 at a time: each call lets go of
+    the GIL for its system call, and getting it back while a database thread runs Python can take a
+    whole switch interval (5 ms)."""
     if not _random:
-        _random.extend(os.urandom(4096))
-    value = bytes(_random[-16:])
-    del _random[-16:]
-    return uuid.UUID(bytes=value, version=4)
+        _random.extend(os.urandom(4000))
+    value = int.from_bytes(_random[-10:])
+    del _random[-10:]
+    value |= (time.time_ns() // 1_000_000) << 80
+    return uuid.UUID(int=(value & _NOT_VERSION_OR_VARIANT) | _VERSION_7 | _VARIANT_RFC)
 
 
 def new_run(workflow: Workflow, mode: str, inputs: dict, user: Any = None) -> Run:

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import time
 import uuid
 
 import pytest
@@ -40,9 +41,14 @@ def test_new_run_refuses_to_build_runs_once_the_model_changed(monkeypatch):
 
 # The child only writes 16 bytes to a pipe and exits: no lock of the parent's threads is touched.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_run_ids_are_random_uuid4s_and_a_forked_child_does_not_repeat_its_parents():
-    ids = [runs.new_run_id() for _ in range(600)]  # more than one 4 KB refill
-    assert len(set(ids)) == 600 and {i.version for i in ids} == {4} and {i.variant for i in ids} == {uuid.RFC_4122}
+def test_run_ids_are_time_ordered_uuid7s_and_a_forked_child_does_not_repeat_its_parents():
+    before = time.time_ns() // 1_000_000
+    ids = [runs.new_run_id() for _ in range(1000)]  # more than one refill of the random bytes
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == 1000 and {i.version for i in ids} == {7} and {i.variant for i in ids} == {uuid.RFC_4122}
+    stamps = [i.int >> 80 for i in ids]  # the first 48 bits: Unix time in ms
+    assert before <= stamps[0] and stamps[-1] <= after
+    assert len({i.int & ((1 << 62) - 1) for i in ids}) == 1000  # and the random part differs
     runs.new_run_id()  # the buffer holds bytes now
     read, write = os.pipe()
     pid = os.fork()
