@@ -21,7 +21,7 @@ events_from_archive = Counter("nexus_sse_events_from_archive_total", "Events a s
 run_duration = Histogram("nexus_sse_run_duration_seconds", "Run duration.", registry=REGISTRY,
                          buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800))
 time_to_first_event = Histogram(
-    "nexus_sse_time_to_first_event_seconds", "From an execute request to its first event on the wire.",
+    "nexus_sse_time_to_first_event_seconds", "From an execute request to its first event handed to the server.",
     registry=REGISTRY, buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1))
 
 

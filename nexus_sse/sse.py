@@ -14,6 +14,12 @@ from typing import Any
 KEEPALIVE = b":keepalive\n\n"
 
 
+class LastChunk(bytes):
+    """Bytes that end a stream (its terminal event): a server may end the body in the same write."""
+
+    __slots__ = ()
+
+
 class EncodingError(ValueError):
     """A field cannot be put on the wire (it would break the framing)."""
 
@@ -26,11 +32,18 @@ def _check_field(name: str, value: str) -> str:
 
 #: one encoder for every event: json.dumps() with options builds a new one per call
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+#: and below it, the C encoder the json module builds per call, built once (its own dumps does the
+#: same for default options). No cycle check (markers=None): a cyclic value hits the recursion
+#: limit instead, still an error; event data comes from JSON or node outputs, which are trees.
+_C_ENCODER = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
 
 
 def dumps(data: Any) -> str:
     """JSON-encode event data on one line (json escapes CR/LF inside strings)."""
-    return _ENCODER.encode(data)
+    if _C_ENCODER is None or isinstance(data, str):
+        return _ENCODER.encode(data)
+    return "".join(_C_ENCODER(data, 0))
 
 
 def encode(

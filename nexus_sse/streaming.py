@@ -196,8 +196,10 @@ def archive_stream(run_id: str, wires: list[bytes], *, request: HttpRequest | No
     """The SSE response of a finished run replayed from the database archive."""
 
     async def replay() -> AsyncIterator[bytes]:
-        for chunk in _chunks(wires):  # one send per CHUNK_BYTES, not per event
+        *chunks, last = _chunks(wires)  # one send per CHUNK_BYTES, not per event
+        for chunk in chunks:
             yield chunk
+        yield sse.LastChunk(last)
 
     return _response(_guarded(replay(), None, run_id), request=request, headers={"X-Run-Id": run_id},
                      on_close=on_close)
@@ -283,18 +285,23 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
             else:
                 lag, held = 0, 0.0  # this batch reaches the head
             cursor = events[-1].seq
+            if requested_at is not None:
+                metrics.time_to_first_event.observe(time.perf_counter() - requested_at)
+                requested_at = None
+            metrics.events_delivered.inc(len(events))
+            if events[-1].terminal:
+                ended = True
+                *chunks, last = _chunks([e.wire for e in events])
+                for chunk in chunks:
+                    yield greeting + chunk
+                    greeting = b""
+                yield sse.LastChunk(greeting + last)
+                return
             for chunk in _chunks([e.wire for e in events]):
                 sent = time.monotonic()
                 yield greeting + chunk  # returns once the server took the chunk: later while the reader lags
                 greeting = b""
                 held += time.monotonic() - sent
-            metrics.events_delivered.inc(len(events))
-            if requested_at is not None:
-                metrics.time_to_first_event.observe(time.perf_counter() - requested_at)
-                requested_at = None
-            if events[-1].terminal:
-                ended = True
-                return
     finally:
         metrics.open_streams.dec()
         if not ended:

@@ -256,3 +256,30 @@ async def test_attaching_to_a_quiet_run_sends_the_retry_hint_alone_at_once(workf
                                    stop=lambda m: m.get("body", b"").startswith(b"retry"))
     bodies = [m["body"] for m in messages if m["type"] == "http.response.body" and m.get("body")]
     assert bodies == [b"retry: 3000\n\n"]  # while the run is quiet, the hint alone, not held back
+
+
+def body_messages(messages: list[dict]) -> list[dict]:
+    return [m for m in messages if m["type"] == "http.response.body"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_terminal_event_ends_the_body_in_its_own_write_and_the_stream_still_cleans_up(workflows):
+    from nexus_sse import metrics
+    from nexus_sse.eventlog import get_event_log
+
+    disconnects, open_streams = metrics.disconnects._value.get(), metrics.open_streams._value.get()
+    # asgi_messages' client reports "disconnect" as soon as the body is complete, as uvicorn does:
+    # the stream's cleanup after its last write must not be cancelled by it.
+    messages = await asgi_messages("/workflows/greet/execute", b'{"inputs": {"name": "a"}}',
+                                   headers=((b"accept", b"text/event-stream"),))
+    bodies = body_messages(messages)
+    assert b"event: complete" in bodies[-1]["body"] and bodies[-1].get("more_body") is False
+    assert all(m["more_body"] for m in bodies[:-1]) and b"event: complete" not in b"".join(m["body"] for m in bodies[:-1])
+    run_id = dict(messages[0]["headers"])[b"X-Run-Id"].decode()
+    assert await get_event_log().subscriber_count(run_id) == 0
+    assert metrics.disconnects._value.get() == disconnects  # it ended; the client did not leave early
+    assert metrics.open_streams._value.get() == open_streams
+    # attaching to the finished run: its replay ends the same way
+    again = body_messages(await asgi_messages(f"/runs/{run_id}/events", method="GET"))
+    assert again[-1].get("more_body") is False and b"event: complete" in again[-1]["body"]
+    assert b"event: start" in b"".join(m["body"] for m in again)
