@@ -44,6 +44,10 @@ _executors: dict[str, Executor] = {}
 
 #: a run lets the event loop run its other tasks at least once every this many events
 YIELD_EVERY = 64
+#: a run this many ARCHIVE_BATCH_SIZE batches ahead of its archive waits for the archive to catch up:
+#: the event log can let go of an event only once it is archived, so without this a node emitting in
+#: a tight loop faster than the database writes would hold its whole output in memory
+ARCHIVE_BACKLOG_BATCHES = 4
 
 
 class Executor:
@@ -82,8 +86,11 @@ class Executor:
             # event loop for its whole burst: no stream could send and no archive batch be written
             # (so the log could not let go of any event) until it ended.
             await asyncio.sleep(0)
-        if len(self.pending) >= conf.get("ARCHIVE_BATCH_SIZE"):
+        batch_size = conf.get("ARCHIVE_BATCH_SIZE")
+        if len(self.pending) >= batch_size:
             self.start_flush()
+            if len(self.pending) >= batch_size * ARCHIVE_BACKLOG_BATCHES and self.flush_task is not None:
+                await asyncio.shield(self.flush_task)  # (a flush that fails puts its batch back: no loss)
         elif self.flush_timer is None:
             # Archive within ARCHIVE_INTERVAL_SECONDS even if the run then goes quiet, so a
             # crash loses at most that much history.

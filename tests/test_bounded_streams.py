@@ -158,3 +158,47 @@ async def test_a_backlog_goes_out_in_chunks_of_at_most_chunk_bytes(async_client,
         assert max(map(len, chunks)) <= CHUNK_BYTES
         assert len(chunks) < 40  # ... and not one per event either
     assert parsed(b"".join(live)) == parsed(b"".join(replay))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_run_far_ahead_of_its_archive_waits_for_it_and_loses_nothing(workflows, monkeypatch):
+    """A node emitting in a tight loop while the database is held up: the run stops at the backlog
+    bound (the log cannot let go of unarchived events), then goes on once the archive catches up."""
+    import asyncio
+    import threading
+
+    from nexus_sse import archive, registry, runs
+    from nexus_sse.models import Workflow
+
+    gate = threading.Event()
+    real = archive.insert_events_of
+
+    def held(*args, **kwargs):
+        gate.wait(30)  # the database thread blocks here: "the database is slow"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(archive, "insert_events_of", held)
+    count = 5000
+    with override_settings(NEXUS_SSE={"ARCHIVE_BATCH_SIZE": 100, "ARCHIVE_INTERVAL_SECONDS": 60.0}):
+        workflow = await asyncio.to_thread(Workflow.objects.get, slug="tokens")
+        run = await runs.start(workflow, registry.graph_for(workflow), {"count": count, "delay": 0}, mode="async")
+        executor = runs.local_executor(str(run.pk))
+        bound = 100 * runs.ARCHIVE_BACKLOG_BATCHES
+        seen, still = -1, 0
+        for _ in range(20_000):  # event-loop turns, not time: a run that could go on would, each turn
+            await asyncio.sleep(0)
+            still = still + 1 if executor.seq == seen else 0
+            seen = executor.seq
+            if still >= 200:
+                break
+        assert still >= 200, "the run never stopped"
+        # held at the bound: what is pending plus the one batch on the database thread
+        assert bound <= executor.seq <= bound + 2 * 100 + 1
+        gate.set()
+        end = await asyncio.wait_for(runs.wait_for_end(str(run.pk)), 30)
+        await asyncio.wait_for(executor.task, 30)  # (the last backlog is archived after the terminal event)
+    assert end.event == "complete"
+    stored = await asyncio.to_thread(lambda: list(RunEvent.objects.filter(run_id=run.pk).order_by("seq")
+                                                  .values_list("seq", flat=True)))
+    # start, progress, every token, progress, complete: in order, none lost
+    assert stored == list(range(1, count + 5))
