@@ -191,15 +191,24 @@ def run_stream(run_id: str, after: int, *, request: HttpRequest | None = None,
     )
 
 
-def archive_stream(run_id: str, wires: list[bytes], *, request: HttpRequest | None = None,
+def archive_stream(run_id: str, first: list[LogEvent], *, request: HttpRequest | None = None,
                    on_close: list | None = None) -> StreamingHttpResponse:
-    """The SSE response of a finished run replayed from the database archive."""
+    """The SSE response of a finished run replayed from the database archive: ``first`` (its first
+    page of events), then the rest a page of READ_BATCH at a time, so memory does not grow with the run."""
 
     async def replay() -> AsyncIterator[bytes]:
-        *chunks, last = _chunks(wires)  # one send per CHUNK_BYTES, not per event
-        for chunk in chunks:
-            yield chunk
-        yield sse.LastChunk(last)
+        events = first
+        while True:
+            *chunks, last = _chunks([e.wire for e in events])  # one send per CHUNK_BYTES, not per event
+            for chunk in chunks:
+                yield chunk
+            if len(events) < READ_BATCH:  # the archive has no more
+                yield sse.LastChunk(last)
+                return
+            yield last
+            events = await read_archive(run_id, events[-1].seq)
+            if not events:
+                return
 
     return _response(_guarded(replay(), None, run_id), request=request, headers={"X-Run-Id": run_id},
                      on_close=on_close)
@@ -341,18 +350,27 @@ def _chunks(wires: list[bytes], limit: int = CHUNK_BYTES) -> Iterator[bytes]:
         yield b"".join(batch)
 
 
-async def _archived(run_id: str, after: int, before: int) -> list[LogEvent]:
-    """Up to READ_BATCH archived events after ``after`` (and before ``before``), without a gap."""
+async def read_archive(run_id: str, after: int, before: int | None = None) -> list[LogEvent]:
+    """Up to READ_BATCH archived events of a run after seq ``after`` (and before ``before``), in order."""
     from nexus_sse import db
     from nexus_sse.models import RunEvent
 
-    rows = await db.call(lambda: list(RunEvent.objects.filter(run_id=run_id, seq__gt=after, seq__lt=before)
-                                      .order_by("seq").values_list("seq", "event", "data")[:READ_BATCH]))
-    events = []
-    for seq, event, data in rows:
-        if seq != after + len(events) + 1:
+    def rows() -> list[tuple]:
+        query = RunEvent.objects.filter(run_id=run_id, seq__gt=after)
+        if before is not None:
+            query = query.filter(seq__lt=before)
+        return list(query.order_by("seq").values_list("seq", "event", "data")[:READ_BATCH])
+
+    return [LogEvent(run_id, seq, event, sse.dumps(data)) for seq, event, data in await db.call(rows)]
+
+
+async def _archived(run_id: str, after: int, before: int) -> list[LogEvent]:
+    """Up to READ_BATCH archived events after ``after`` (and before ``before``), without a gap."""
+    events = await read_archive(run_id, after, before)
+    for i, event in enumerate(events):
+        if event.seq != after + i + 1:
+            del events[i:]
             break
-        events.append(LogEvent(run_id, seq, event, sse.dumps(data)))
     if not events:  # neither the log nor the archive has the next event: never skip it silently
         raise RuntimeError(f"run {run_id}: event {after + 1} is neither in the event log nor archived")
     return events

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from nexus_sse import access, conf, db, metrics, payload, registry, runs, shutdown, sse
+from nexus_sse import access, conf, db, metrics, payload, registry, runs, shutdown, sse, streaming
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.exceptions import ERROR_TYPES, InternalError, NexusError, NotFound, ValidationError
 from nexus_sse.models import Run, RunEvent, Workflow
@@ -193,8 +193,8 @@ async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
             return HttpResponse(status=204)
         return run_stream(run_id, after, request=request, on_close=[access.acquire_stream(request)],
                           executor=run.executor)
-    rows = await db.call(lambda: list(RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")))
-    if not rows:
+    events = await streaming.read_archive(run_id, after)
+    if not events:
         last_row = await db.call(lambda: RunEvent.objects.filter(run_id=run_id).order_by("-seq").first())
         if last_row is None or after == last_row.seq:
             return HttpResponse(status=204)
@@ -203,9 +203,8 @@ async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
             raise ValidationError("Last-Event-ID is ahead of the run", path="Last-Event-ID")
         # The client saw events that died with their process before being archived: it has not
         # seen how the run ended, so send the terminal event rather than leave it waiting.
-        rows = [last_row]
-    return archive_stream(run_id, [LogEvent(run_id, r.seq, r.event, sse.dumps(r.data)).wire for r in rows],
-                          request=request)
+        events = [LogEvent(run_id, last_row.seq, last_row.event, sse.dumps(last_row.data))]
+    return archive_stream(run_id, events, request=request)
 
 
 @api_view("GET")

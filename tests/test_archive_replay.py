@@ -1,0 +1,64 @@
+"""Replaying a finished run that only the database archive still holds: page by page, in order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from django.utils import timezone
+
+from nexus_sse import streaming
+from nexus_sse.models import Run, RunEvent, Workflow
+from tests.test_fast_path import asgi_messages, body_messages
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+EVENTS = 35
+
+
+def archived_run() -> str:
+    """A completed run whose 35 events are in the archive only (no event log holds it)."""
+    run = Run.objects.create(workflow=Workflow.objects.get(slug="greet"), status=Run.Status.COMPLETED,
+                             finished_at=timezone.now())
+    rows = [RunEvent(run=run, seq=1, event="start", data={"n": 1})]
+    rows += [RunEvent(run=run, seq=s, event="token", data={"delta": f"t{s}"}) for s in range(2, EVENTS)]
+    rows.append(RunEvent(run=run, seq=EVENTS, event="complete", data={"result": {"n": EVENTS}}))
+    RunEvent.objects.bulk_create(rows)
+    return str(run.pk)
+
+
+@pytest.fixture
+def pages(monkeypatch):
+    """A page of 10 events, and the cursor of every archive read."""
+    monkeypatch.setattr(streaming, "READ_BATCH", 10)
+    reads: list[int] = []
+    real = streaming.read_archive
+
+    async def counting(run_id, after, before=None):
+        reads.append(after)
+        return await real(run_id, after, before)
+
+    monkeypatch.setattr(streaming, "read_archive", counting)
+    return reads
+
+
+def seqs(messages: list[dict]) -> list[int]:
+    body = b"".join(m["body"] for m in body_messages(messages)).decode()
+    return [int(line.rsplit(":", 1)[1]) for line in body.splitlines() if line.startswith("id: ")]
+
+
+async def test_a_finished_runs_archive_is_replayed_a_page_at_a_time(workflows, pages):
+    run_id = await asyncio.to_thread(archived_run)
+    messages = await asgi_messages(f"/runs/{run_id}/events", method="GET")
+    assert seqs(messages) == list(range(1, EVENTS + 1))
+    assert pages == [0, 10, 20, 30]  # never the whole run at once
+    last = body_messages(messages)[-1]
+    assert last.get("more_body") is False and b"event: complete" in last["body"]
+
+
+async def test_a_resume_from_the_archive_starts_after_its_cursor(workflows, pages):
+    run_id = await asyncio.to_thread(archived_run)
+    messages = await asgi_messages(f"/runs/{run_id}/events", method="GET",
+                                   headers=((b"last-event-id", f"{run_id}:12".encode()),))
+    assert seqs(messages) == list(range(13, EVENTS + 1))
+    assert pages == [12, 22, 32]
