@@ -22,6 +22,19 @@ SERVER_CPUS, LOAD_CPUS = ("0", "1") if (os.cpu_count() or 1) >= 2 and shutil.whi
 
 
 DJANGO_PATH = "nexus_sse (uvicorn, Django path)"
+REDIS_LOG = "nexus_sse (uvicorn, Redis log)"
+REDIS_URL = os.environ.get("NEXUS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_reachable() -> str | None:
+    """None when Redis answers at REDIS_URL, else why not."""
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def fast_path_available() -> bool:
@@ -167,10 +180,20 @@ def build(db: str, skip_peers: bool = False) -> tuple[list[Server], dict]:
         # the same server with NEXUS_SSE["FAST_PATH"] = False: every request through Django's handler
         Server(DJANGO_PATH, uvicorn, nexus_paths, django_path, nexus_bodies, skip=("fanout", "slow", "wrk", "idle")),
         Server("nexus_sse (daphne)", daphne, nexus_paths, fast, nexus_bodies),
+        # the same server on the Redis event log (what several processes share): the cost of Redis
+        Server(REDIS_LOG, uvicorn, nexus_paths, {**fast, "NEXUS_BENCH_REDIS_URL": REDIS_URL}, nexus_bodies,
+               skip=("wrk", "idle")),
         Server("A: bare Django view (uvicorn)", uvicorn, baseline, env),
         Server("A: bare Django view (daphne)", daphne, baseline, env, skip=("idle", "wrk")),
     ]
-    found = {"main": versions(PY, ["django", "asgiref", "uvicorn", "uvloop", "httptools", "daphne", "twisted"])}
+    found = {"main": versions(PY, ["django", "asgiref", "uvicorn", "uvloop", "httptools", "daphne", "twisted",
+                                   "redis"])}
+    unreachable = redis_reachable()
+    if unreachable:
+        servers = [s for s in servers if s.name != REDIS_LOG]
+        print(f"{REDIS_LOG} is skipped: Redis is not reachable at {REDIS_URL} ({unreachable}); start redis-server "
+              "or set NEXUS_BENCH_REDIS_URL", flush=True)
+        found.setdefault("_skipped", []).append(f"{REDIS_LOG}: Redis not reachable at {REDIS_URL}")
     if skip_peers:
         return servers, found
     starlette = ensure_venv("starlette", ["sse-starlette", "uvicorn[standard]"], modern_python())

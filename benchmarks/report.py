@@ -314,6 +314,12 @@ def header(meta: dict, table: dict | None = None) -> list[str]:
         lines += ["", ("`nexus_sse (uvicorn, Django path)` is the same server with `NEXUS_BENCH_FAST_PATH=0` "
                        "(`NEXUS_SSE[\"FAST_PATH\"] = False`): every request through Django's handler; its ratio "
                        "to `nexus_sse (uvicorn)` is the fast path's gain.")]
+    if "nexus_sse (uvicorn, Redis log)" in (table or {}):
+        lines += ["", ("`nexus_sse (uvicorn, Redis log)` is the same server on the Redis event log "
+                       "(`EVENT_LOG = \"redis\"`, local Redis; what several processes share): its ratio to "
+                       "`nexus_sse (uvicorn)` is what Redis costs. On it a run's row is also written when the run "
+                       "starts (another process may be asked about the run at once), not only with its first "
+                       "events.")]
     if meta.get("caveat"):
         lines += ["", f"**Caveat:** {meta['caveat']}"]
     return lines

@@ -2,7 +2,8 @@
 
 Environment: ``NEXUS_BENCH_DB`` (the SQLite file), ``NEXUS_BENCH_MIDDLEWARE=demo`` (the demo site's
 middleware instead of the API-only stack), ``NEXUS_BENCH_FAST_PATH=0|1`` (sets ``NEXUS_SSE["FAST_PATH"]``,
-the ASGI fast path; unset: the app's default).
+the ASGI fast path; unset: the app's default), ``NEXUS_BENCH_REDIS_URL`` (the Redis event log at that
+URL, under a key prefix of the server's own; unset: the in-memory log).
 """
 
 import os
@@ -34,4 +35,8 @@ NEXUS_SSE = {
 }
 if os.environ.get("NEXUS_BENCH_FAST_PATH") is not None:
     NEXUS_SSE["FAST_PATH"] = os.environ["NEXUS_BENCH_FAST_PATH"].strip().lower() not in ("0", "false", "no", "off", "")
+if os.environ.get("NEXUS_BENCH_REDIS_URL"):  # the Redis event log (a prefix of this server's own)
+    NEXUS_SSE["EVENT_LOG"] = "redis"
+    NEXUS_SSE["EVENT_LOG_OPTIONS"] = {"URL": os.environ["NEXUS_BENCH_REDIS_URL"], "MAX_AGE_SECONDS": 600,
+                                      "PREFIX": f"nexus_bench_{os.getpid()}:"}
 LOGGING = {"version": 1, "disable_existing_loggers": False}
