@@ -88,3 +88,50 @@ async def test_an_unreachable_redis_is_one_clear_error_naming_the_server_not_its
             assert info.value.error_type == "InternalError" and info.value.status == 503
     finally:
         await log.close()
+
+
+async def follow(log, run: str, after: int = 0) -> list[int]:
+    """Every seq after ``after`` to the terminal event, as a run stream reads them."""
+    seqs: list[int] = []
+    while True:
+        events = await log.wait_after(run, seqs[-1] if seqs else after, timeout=5)
+        assert events, "the run went quiet before its end"
+        seqs += [e.seq for e in events]
+        if events[-1].terminal:
+            return seqs
+
+
+async def test_streams_of_one_run_share_one_blocking_read(log, monkeypatch):
+    run = str(uuid.uuid4())
+    await log.append(run, "start", {}, seq=1)
+    reads: list[dict] = []
+    client = log._redis()
+    real = client.xread
+
+    async def counted(streams, *args, **kwargs):
+        reads.append(streams)
+        return await real(streams, *args, **kwargs)
+
+    monkeypatch.setattr(client, "xread", counted)  # every XREAD this process sends
+    streams = [asyncio.ensure_future(follow(log, run)) for _ in range(20)]
+    behind = asyncio.ensure_future(follow(log, run, after=0))  # (all start behind the tail: they read directly)
+    for seq in range(2, 52):
+        await asyncio.sleep(0.001)  # a token every millisecond, so readers catch up between them
+        await log.append(run, "token", {"n": seq}, seq=seq)
+    await log.append(run, "complete", {}, seq=52)
+    results = await asyncio.wait_for(asyncio.gather(*streams, behind), 10)
+    assert all(seqs == list(range(1, 53)) for seqs in results)
+    # one blocking read per wake-up of the run's reader, not one per stream: 21 streams had taken 21x
+    assert len(reads) <= 52, reads
+    assert not log._tails[asyncio.get_running_loop()]  # it stopped at the run's end
+
+
+async def test_a_stream_far_behind_the_shared_reader_reads_directly(log):
+    run = str(uuid.uuid4())
+    for seq in range(1, 2501):
+        await log.append(run, "token", {"n": seq}, seq=seq)
+    live = asyncio.ensure_future(log.wait_after(run, 2500, timeout=5))  # starts the shared reader
+    await asyncio.sleep(0.01)
+    await log.append(run, "complete", {}, seq=2501)
+    assert [e.seq for e in await asyncio.wait_for(live, 5)] == [2501]
+    assert await follow(log, run, after=3) == list(range(4, 2502))  # pages of READ_BATCH from Redis

@@ -2,7 +2,8 @@
 
 - One stream per run, ``<prefix>run:<id>``, entry ids ``0-<seq>``: ``XADD`` appends (one round trip,
   with the retention ``EXPIRE`` in the same pipeline), ``XREAD BLOCK`` from ``0-<cursor>`` follows (the
-  server wakes us; no polling), ``XRANGE``/``XREVRANGE`` read.
+  server wakes us; no polling) — one per run and process, shared by the run's streams in it (``_Tail``)
+  —, ``XRANGE``/``XREVRANGE`` read.
 - Retention: at most ``MAXLEN`` events per run (older ones are trimmed and replayed from the database
   archive), kept ``MAX_AGE_SECONDS`` after the last append, ``EVENT_LOG_RETENTION_SECONDS`` after the end.
 - Liveness: each process refreshes ``<prefix>executor:<id>`` (TTL ``HEARTBEAT_SECONDS``); a run whose
@@ -56,6 +57,86 @@ def _unavailable(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable
     return wrapper
 
 
+class _Tail:
+    """The one blocking read of a run's stream in this process and event loop, shared by its streams.
+
+    Were each stream to block on an XREAD of its own, every append would wake all of them, and each
+    would come back with one event: a run followed by N streams here cost N round trips per event
+    (100 streams of a 10,000-token run took minutes). Streams caught up with the run wait on this
+    reader instead; one behind it (a replay, a slow reader) reads directly until it has caught up. It
+    keeps the run's newest READ_BATCH events for streams a little behind, and stops once the run has
+    ended, or once nobody waited during a whole blocking read (the next wait starts another)."""
+
+    def __init__(self, log: RedisEventLog, run_id: str, after: int) -> None:
+        self.log, self.run_id = log, run_id
+        self.head = after  # the seq of the last event read
+        self.events: list[LogEvent] = []  # the newest ones, ending at head
+        self.waiters: list[asyncio.Future[None]] = []
+        self.error: BaseException | None = None
+        self.ended = False
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.ensure_future(self.follow())
+
+    def after(self, seq: int) -> list[LogEvent] | None:
+        """The events after ``seq`` this reader holds ([] if none yet; None: ``seq`` is behind them)."""
+        start = self.head - len(self.events) + 1
+        if seq + 1 < start:
+            return None
+        return self.events[seq + 1 - start:][:READ_BATCH]
+
+    async def wait(self, seconds: float | None) -> bool:
+        """Wait for the next events (False: ``seconds`` passed, or this reader stopped)."""
+        if self.error is not None:
+            raise self.error
+        if self.ended or (seconds is not None and seconds <= 0):
+            return False
+        fut = self.loop.create_future()
+        self.waiters.append(fut)
+        timer = self.loop.call_later(seconds, _wake, fut) if seconds is not None else None
+        try:
+            await fut
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if fut in self.waiters:
+                self.waiters.remove(fut)
+        if self.error is not None:
+            raise self.error
+        return not self.ended or bool(self.events)
+
+    async def follow(self) -> None:
+        try:
+            while True:
+                events = await self.log.read_blocking(self.run_id, self.head, BLOCK_SLICE)
+                if events:
+                    self.events.extend(events)
+                    del self.events[:-READ_BATCH]
+                    self.head = events[-1].seq
+                    self.wake()
+                    if events[-1].terminal:
+                        return
+                elif not self.waiters:
+                    return
+        except Exception as exc:  # Redis failed: every waiter raises it (as EventLogUnavailable)
+            self.error = exc
+        finally:
+            self.ended = True
+            tails = self.log._tails.get(self.loop, {})
+            if tails.get(self.run_id) is self:
+                del tails[self.run_id]
+            self.wake()
+
+    def wake(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for fut in waiters:
+            _wake(fut)
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class RedisEventLog(BaseEventLog):
     """Per-run Redis Streams, shared by every process pointing at the same Redis."""
 
@@ -71,6 +152,8 @@ class RedisEventLog(BaseEventLog):
         self._heartbeats: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
         self._subscribers: dict[str, int] = {}
         self._announced: set[asyncio.AbstractEventLoop] = set()
+        #: the shared reader of each run followed here, per event loop
+        self._tails: dict[asyncio.AbstractEventLoop, dict[str, _Tail]] = {}
         parts = urlsplit(self.url)
         # host:port or the socket path; never the user name or password of the URL
         self.where = f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else (parts.path or self.url)
@@ -152,17 +235,36 @@ class RedisEventLog(BaseEventLog):
 
         if draining():  # blocking reads are short while the process drains
             timeout = min(timeout or 0.2, 0.2)
-        # redis-py gives every command a socket timeout (5 s by default), blocking reads included:
-        # block in slices shorter than that, until an event comes or the caller's timeout is over.
-        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        tails = self._tails.setdefault(loop, {})
         while True:
-            left = BLOCK_SLICE if deadline is None else min(BLOCK_SLICE, deadline - asyncio.get_running_loop().time())
-            if left <= 0:
+            tail = tails.get(run_id)
+            events = tail.after(seq) if tail is not None else None
+            if events:
+                return events
+            if events is None:  # no reader of this run here yet, or we are behind it: read directly
+                events = await self.read_batch(run_id, seq)
+                if events:
+                    return events
+                tail = tails.get(run_id)  # (another stream may have started one meanwhile)
+                if tail is None:
+                    tail = tails[run_id] = _Tail(self, run_id, seq)
+            # caught up with the run's shared reader: wait for it
+            if not await tail.wait(None if deadline is None else deadline - loop.time()):
                 return []
-            reply = await self._redis().xread({self._stream(run_id): f"0-{seq}"}, block=max(1, int(left * 1000)),
-                                              count=READ_BATCH)
-            if reply:
-                return [self._event(run_id, entry_id, fields) for entry_id, fields in reply[0][1]]
+
+    async def read_batch(self, run_id: str, seq: int) -> list[LogEvent]:
+        """Up to READ_BATCH events after ``seq``, without waiting."""
+        entries = await self._redis().xrange(self._stream(run_id), min=f"(0-{seq}", max="+", count=READ_BATCH)
+        return [self._event(run_id, entry_id, fields) for entry_id, fields in entries]
+
+    async def read_blocking(self, run_id: str, seq: int, seconds: float) -> list[LogEvent]:
+        """Events after ``seq``, waiting up to ``seconds`` for the first (at most BLOCK_SLICE: redis-py
+        gives every command a socket timeout, 5 s by default, blocking reads included)."""
+        reply = await self._redis().xread({self._stream(run_id): f"0-{seq}"}, count=READ_BATCH,
+                                          block=max(1, int(min(seconds, BLOCK_SLICE) * 1000)))
+        return [self._event(run_id, entry_id, fields) for entry_id, fields in reply[0][1]] if reply else []
 
     @_unavailable
     async def last_event(self, run_id: str) -> LogEvent | None:
@@ -239,6 +341,10 @@ class RedisEventLog(BaseEventLog):
     async def close(self) -> None:
         for task in self._heartbeats.values():
             task.cancel()
+        for tails in self._tails.values():
+            for tail in list(tails.values()):
+                tail.task.cancel()
+        self._tails.clear()
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
