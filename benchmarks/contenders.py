@@ -182,7 +182,7 @@ def build(db: str, skip_peers: bool = False) -> tuple[list[Server], dict]:
         Server("nexus_sse (daphne)", daphne, nexus_paths, fast, nexus_bodies),
         # the same server on the Redis event log (what several processes share): the cost of Redis
         Server(REDIS_LOG, uvicorn, nexus_paths, {**fast, "NEXUS_BENCH_REDIS_URL": REDIS_URL}, nexus_bodies,
-               skip=("wrk", "idle")),
+               skip=("wrk", "idle", "slow")),
         Server("A: bare Django view (uvicorn)", uvicorn, baseline, env),
         Server("A: bare Django view (daphne)", daphne, baseline, env, skip=("idle", "wrk")),
     ]
