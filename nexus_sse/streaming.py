@@ -19,6 +19,7 @@ from nexus_sse import conf, metrics, shutdown, sse
 from nexus_sse.logs import current_run
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.eventlog.base import READ_BATCH
+from nexus_sse.exceptions import EventLogUnavailable
 
 logger = logging.getLogger("nexus_sse.streaming")
 
@@ -130,6 +131,9 @@ async def _guarded(
             yield chunk
     except asyncio.CancelledError:
         raise
+    except EventLogUnavailable as exc:  # its message is public: it names the server, never credentials
+        logger.warning("stream%s ended: %s", f" of run {run_id}" if run_id else "", exc.message)
+        yield error_event(f"{exc.message} Reconnect to resume.", exc.error_type, run_id=run_id)
     except Exception:
         logger.exception("stream%s failed", f" of run {run_id}" if run_id else "")
         yield error_event("The stream failed; reconnect to resume.", run_id=run_id)

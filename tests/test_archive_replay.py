@@ -43,7 +43,7 @@ def pages(monkeypatch):
 
 
 def seqs(messages: list[dict]) -> list[int]:
-    body = b"".join(m["body"] for m in body_messages(messages)).decode()
+    body = b"".join(m.get("body", b"") for m in body_messages(messages)).decode()
     return [int(line.rsplit(":", 1)[1]) for line in body.splitlines() if line.startswith("id: ")]
 
 

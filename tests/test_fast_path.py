@@ -283,3 +283,28 @@ async def test_the_terminal_event_ends_the_body_in_its_own_write_and_the_stream_
     again = body_messages(await asgi_messages(f"/runs/{run_id}/events", method="GET"))
     assert again[-1].get("more_body") is False and b"event: complete" in again[-1]["body"]
     assert b"event: start" in b"".join(m["body"] for m in again)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_event_log_outage_mid_stream_ends_it_with_an_error_that_names_the_log(workflows, monkeypatch):
+    from nexus_sse.eventlog import get_event_log
+    from nexus_sse.exceptions import EventLogUnavailable
+
+    log = get_event_log()
+    real = log.wait_after
+    calls = []
+
+    async def failing_after_the_first(run_id, seq, timeout):
+        calls.append(seq)
+        if len(calls) > 1:
+            raise EventLogUnavailable("The event log is unavailable: Redis at redis.example:6379 failed (ConnectionError).")
+        return await real(run_id, seq, timeout)
+
+    monkeypatch.setattr(log, "wait_after", failing_after_the_first)
+    messages = await asgi_messages("/workflows/slow/execute", b'{"inputs": {"seconds": 0.2}}',
+                                   headers=((b"accept", b"text/event-stream"),))
+    body = b"".join(m.get("body", b"") for m in body_messages(messages)).decode()
+    assert "event: start" in body
+    error = json.loads(body.rsplit("event: error\ndata: ", 1)[1].split("\n", 1)[0])
+    assert error["error"].startswith("The event log is unavailable: Redis at redis.example:6379 failed")
+    assert error["error_type"] == "InternalError" and "Reconnect" in error["error"]
