@@ -148,25 +148,27 @@ def test_a_run_that_redis_going_away_kept_from_starting_is_not_left_running(djan
 
 def test_chaos_every_client_gets_every_event_once_in_order(pair, workflows):
     """Runs with token streams; clients drop at random points and resume on a random process."""
-    rng = random.Random(20261124)
     urls = [p.url for p in pair]
     results: dict[str, list[int]] = {}
     failures: list[str] = []
 
     def client(n: int) -> None:
+        rng = random.Random(20261124 + n)  # one per thread: random.Random is not shared safely
         try:
             with httpx.Client(base_url=rng.choice(urls), timeout=20) as c:
                 got = take(c, "POST", "/workflows/tokens/execute", limit=rng.randint(1, 10),
                            json={"inputs": {"count": 40, "delay": 0.005}}, headers=ACCEPT_SSE)
             run_id = got[0].json()["run_id"]
             seqs = [int(e.id.split(":")[1]) for e in got]
-            while True:
+            for _ in range(100):  # 44 events: a run needs at most 44 resumes; more means it is stuck
                 with httpx.Client(base_url=rng.choice(urls), timeout=20) as c:
                     more = take(c, "GET", f"/runs/{run_id}/events", limit=rng.choice([3, 10, None]),
                                 headers={"Last-Event-ID": f"{run_id}:{seqs[-1]}"})
                 seqs += [int(e.id.split(":")[1]) for e in more]
                 if more and more[-1].event in ("complete", "error"):
                     break
+            else:
+                raise AssertionError(f"run {run_id}: no end after 100 resumes, at {seqs[-1]}")
             results[run_id] = seqs
         except Exception as exc:  # reported below with the others
             failures.append(f"client {n}: {exc!r}")
@@ -177,6 +179,7 @@ def test_chaos_every_client_gets_every_event_once_in_order(pair, workflows):
     for t in threads:
         t.join(60)
     assert failures == []
+    assert not [t for t in threads if t.is_alive()], "clients still reading after 60 s"
     lost = duplicated = disordered = 0
     for run_id, seqs in results.items():
         archived = list(RunEvent.objects.filter(run_id=run_id).order_by("seq").values_list("seq", flat=True))
