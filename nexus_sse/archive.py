@@ -25,6 +25,14 @@ def _quote(conn: Any, name: str) -> str:
     return conn.ops.quote_name(name)
 
 
+def _execute_rows(cursor: Any, sql: str, rows: list) -> None:
+    """``sql`` once per row: one executemany, or a plain execute for a single row (the usual case)."""
+    if len(rows) > 1:
+        cursor.executemany(sql, rows)
+    else:
+        cursor.execute(sql, rows[0])
+
+
 @functools.cache
 def _insert_run_sql(alias: str) -> tuple[str, tuple]:
     conn = connections[alias]
@@ -58,7 +66,7 @@ def insert_runs(runs: list[Run], alias: str = "default") -> None:
         run.created_at = run.created_at or now
         rows.append([f.get_db_prep_save(getattr(run, f.attname), conn) for f in fields])
     with conn.cursor() as cursor:
-        cursor.executemany(sql, rows) if len(rows) > 1 else cursor.execute(sql, rows[0])
+        _execute_rows(cursor, sql, rows)
     for run in runs:
         run._state.adding = False
         run._state.db = alias
@@ -106,7 +114,7 @@ def update_runs(updates: list[tuple[str, dict[str, Any]]], alias: str = "default
         for names, rows in statements.items():
             assignments = ", ".join(f"{_quote(conn, opts.get_field(n).column)} = %s" for n in names)
             sql = f"UPDATE {_quote(conn, opts.db_table)} SET {assignments} WHERE {_quote(conn, opts.pk.column)} = %s"
-            cursor.executemany(sql, rows) if len(rows) > 1 else cursor.execute(sql, rows[0])
+            _execute_rows(cursor, sql, rows)
 
 
 @db.batched(lambda calls: finish_runs([(run_id, events, fields) for run_id, events, fields in calls]))

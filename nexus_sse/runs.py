@@ -262,16 +262,12 @@ def _save_runs(calls: list[tuple[Run, list[LogEvent]]]) -> None:
 def _save_run(run: Run, events: list[LogEvent]) -> None:
     """Write a Run row not written yet (with its current fields) and events, in one transaction."""
     try:
-        with transaction.atomic(savepoint=False):
-            archive.insert_run(run)
-            archive.insert_events(str(run.pk), events)
+        _save_runs([(run, events)])
     except IntegrityError:
         # (Foreign keys are checked at commit.) The workflow's row was replaced since the run
         # started (deleted and synced again): follow it to its new row, once.
         run.workflow = Workflow.objects.get(slug=run.workflow.slug)
-        with transaction.atomic(savepoint=False):
-            archive.insert_run(run)
-            archive.insert_events(str(run.pk), events)
+        _save_runs([(run, events)])
 
 
 def public_message(error: NexusError) -> str:

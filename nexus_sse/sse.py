@@ -41,7 +41,7 @@ _C_ENCODER = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
 
 def dumps(data: Any) -> str:
     """JSON-encode event data on one line (json escapes CR/LF inside strings)."""
-    if _C_ENCODER is None or isinstance(data, str):
+    if _C_ENCODER is None:
         return _ENCODER.encode(data)
     return "".join(_C_ENCODER(data, 0))
 

@@ -203,13 +203,14 @@ def archive_stream(run_id: str, first: list[LogEvent], *, request: HttpRequest |
     async def replay() -> AsyncIterator[bytes]:
         events = first
         while True:
-            *chunks, last = _chunks([e.wire for e in events])  # one send per CHUNK_BYTES, not per event
+            chunks = list(_chunks([e.wire for e in events]))  # one send per CHUNK_BYTES, not per event
+            last_page = len(events) < READ_BATCH  # (a full page: the archive may have more)
+            if last_page:
+                chunks[-1] = sse.LastChunk(chunks[-1])
             for chunk in chunks:
                 yield chunk
-            if len(events) < READ_BATCH:  # the archive has no more
-                yield sse.LastChunk(last)
+            if last_page:
                 return
-            yield last
             events = await read_archive(run_id, events[-1].seq)
             if not events:
                 return
@@ -302,19 +303,17 @@ async def _follow(run_id: str, after: int, executor: str | None = None,
                 metrics.time_to_first_event.observe(time.perf_counter() - requested_at)
                 requested_at = None
             metrics.events_delivered.inc(len(events))
-            if events[-1].terminal:
-                ended = True
-                *chunks, last = _chunks([e.wire for e in events])
-                for chunk in chunks:
-                    yield greeting + chunk
-                    greeting = b""
-                yield sse.LastChunk(greeting + last)
-                return
-            for chunk in _chunks([e.wire for e in events]):
+            chunks = list(_chunks([e.wire for e in events]))
+            chunks[0], greeting = greeting + chunks[0], b""
+            ended = events[-1].terminal
+            if ended:  # the terminal event's chunk ends the body (the fast path sends it as the last write)
+                chunks[-1] = sse.LastChunk(chunks[-1])
+            for chunk in chunks:
                 sent = time.monotonic()
-                yield greeting + chunk  # returns once the server took the chunk: later while the reader lags
-                greeting = b""
+                yield chunk  # returns once the server took the chunk: later while the reader lags
                 held += time.monotonic() - sent
+            if ended:
+                return
     finally:
         metrics.open_streams.dec()
         if not ended:
