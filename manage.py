@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Django's command-line utility for the nexus_sse demo site."""
+
 import os
 import sys
 

@@ -28,12 +28,31 @@ async def one(request):
 
     async def body():
         yield b"retry: 3000\n\n"
-        yield _event(run_id, 1, "start", {"workflow_id": "bench_one", "version": "1.0.0", "timestamp": time.time()})
-        yield _event(run_id, 2, "progress", {"node": "node", "status": "started", "percent": 0, "timestamp": time.time()})
-        yield _event(run_id, 3, "progress", {"node": "node", "status": "completed", "percent": 100,
-                                             "timestamp": time.time()}) + _event(
-            run_id, 4, "complete", {"result": {"ok": True}, "outputs": {"node": {"ok": True}},
-                                    "execution_time": 0.0001, "timestamp": time.time()})
+        yield _event(
+            run_id, 1, "start", {"workflow_id": "bench_one", "version": "1.0.0", "timestamp": time.time()}
+        )
+        yield _event(
+            run_id,
+            2,
+            "progress",
+            {"node": "node", "status": "started", "percent": 0, "timestamp": time.time()},
+        )
+        yield _event(
+            run_id,
+            3,
+            "progress",
+            {"node": "node", "status": "completed", "percent": 100, "timestamp": time.time()},
+        ) + _event(
+            run_id,
+            4,
+            "complete",
+            {
+                "result": {"ok": True},
+                "outputs": {"node": {"ok": True}},
+                "execution_time": 0.0001,
+                "timestamp": time.time(),
+            },
+        )
 
     return _response(body())
 
@@ -45,7 +64,9 @@ async def tokens(request):
 
     async def body():
         yield b"retry: 3000\n\n"
-        yield _event(run_id, 1, "start", {"workflow_id": "bench_tokens", "version": "1.0.0", "timestamp": time.time()})
+        yield _event(
+            run_id, 1, "start", {"workflow_id": "bench_tokens", "version": "1.0.0", "timestamp": time.time()}
+        )
         for i in range(n):
             yield _event(run_id, i + 2, "token", {"node": "node", "delta": "tok "})
             if i % 64 == 0:
@@ -61,7 +82,9 @@ async def idle(request):
 
     async def body():
         yield b"retry: 3000\n\n"
-        yield _event(run_id, 1, "start", {"workflow_id": "bench_idle", "version": "1.0.0", "timestamp": time.time()})
+        yield _event(
+            run_id, 1, "start", {"workflow_id": "bench_idle", "version": "1.0.0", "timestamp": time.time()}
+        )
         while True:
             await asyncio.sleep(15)
             yield b":keepalive\n\n"

@@ -71,8 +71,10 @@ class Window:
 def request(args, method: str = "POST", path: str | None = None, headers: str = "") -> bytes:
     path = path or args.path
     body = args.body.encode() if method == "POST" else b""
-    head = (f"{method} {path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\nAccept: text/event-stream\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{headers}\r\n")
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\nAccept: text/event-stream\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{headers}\r\n"
+    )
     return head.encode() + body
 
 
@@ -88,14 +90,16 @@ class Body:
         self.chunked = b"\r\ntransfer-encoding: chunked" in lower
         length = re.search(rb"\r\ncontent-length:\s*(\d+)", lower)
         self.remaining = int(length.group(1)) if length and not self.chunked else None
-        self.keep_alive = b"\r\nconnection: close" not in lower and (self.chunked or self.remaining is not None)
+        self.keep_alive = b"\r\nconnection: close" not in lower and (
+            self.chunked or self.remaining is not None
+        )
         self.need = self.skip = 0  # payload bytes left in this chunk; CRLF bytes to skip after it
         self.pending, self.last, self.done, self.size = b"", False, False, 0
 
     def feed(self, data: bytes) -> bytes:
         if not self.chunked:
             if self.remaining is not None:
-                data = data[:self.remaining]
+                data = data[: self.remaining]
                 self.remaining -= len(data)
                 self.done = self.remaining == 0
             self.size += len(data)
@@ -105,7 +109,7 @@ class Body:
         while i < n and not self.done:
             if self.need:
                 take = min(self.need, n - i)
-                out.append(buf[i:i + take])
+                out.append(buf[i : i + take])
                 i += take
                 self.need -= take
                 if not self.need:
@@ -141,7 +145,7 @@ class Scan:
         joined = self.carry + data
         found = joined.count(self.marker)
         self.count += found
-        self.carry = joined[-self.keep:]
+        self.carry = joined[-self.keep :]
         return found
 
 
@@ -222,7 +226,7 @@ async def mode_exec(args, stats):
                     ttfe.append(first[0] - began if first else None)
                     total.append(time.perf_counter() - began)
                     sizes.append(body.size)
-            except Exception as exc:  # noqa: BLE001  (any failure is counted, then we reconnect)
+            except Exception as exc:
                 if record:
                     errors.append(f"{type(exc).__name__}: {exc}")
                 if conn is not None:
@@ -235,14 +239,18 @@ async def mode_exec(args, stats):
     measured = window.close()
     firsts = sorted(t for t in ttfe if t is not None)
     server_cpu_s = measured.get("server_cpu_pct", 0) / 100 * measured["seconds"]
-    return {"executions_per_s": len(total) / measured["seconds"],
-            # per second of the server's CPU: steadier than per second of wall time on a busy machine
-            "executions_per_cpu_s": len(total) / server_cpu_s if server_cpu_s > 0 else None,
-            "ttfe_p50_ms": 1000 * statistics.median(firsts) if firsts else None,
-            "ttfe_p99_ms": 1000 * firsts[int(0.99 * (len(firsts) - 1))] if firsts else None,
-            "bytes_per_exec": statistics.median(sizes) if sizes else None,
-            "completed": len(total), "errors": len(errors), "first_error": errors[0] if errors else None,
-            **measured}
+    return {
+        "executions_per_s": len(total) / measured["seconds"],
+        # per second of the server's CPU: steadier than per second of wall time on a busy machine
+        "executions_per_cpu_s": len(total) / server_cpu_s if server_cpu_s > 0 else None,
+        "ttfe_p50_ms": 1000 * statistics.median(firsts) if firsts else None,
+        "ttfe_p99_ms": 1000 * firsts[int(0.99 * (len(firsts) - 1))] if firsts else None,
+        "bytes_per_exec": statistics.median(sizes) if sizes else None,
+        "completed": len(total),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        **measured,
+    }
 
 
 class Counter(asyncio.Protocol):
@@ -262,7 +270,7 @@ class Counter(asyncio.Protocol):
             end = self.raw.find(b"\r\n\r\n")
             if end < 0:
                 return
-            head, chunk = self.raw[:end + 4], self.raw[end + 4:]
+            head, chunk = self.raw[: end + 4], self.raw[end + 4 :]
             try:
                 head_ok(head)
             except RuntimeError as exc:
@@ -283,7 +291,8 @@ class Counter(asyncio.Protocol):
 async def mode_tokens(args, stats):
     window = Window(stats)
     transport, counter = await asyncio.get_running_loop().create_connection(
-        lambda: Counter(request(args)), args.host, args.port)
+        lambda: Counter(request(args)), args.host, args.port
+    )
     await asyncio.wait_for(counter.done, 120)
     measured = window.close()
     transport.close()
@@ -291,9 +300,14 @@ async def mode_tokens(args, stats):
         raise RuntimeError("token stream ended without complete/error")
     tokens = counter.tokens.count
     missing = args.expect - tokens if args.expect else 0
-    return {"events_per_s": tokens / measured["seconds"], "events": tokens, "missing": missing,
-            "errors": int(missing != 0),
-            "bytes_per_event": counter.body.size / max(tokens, 1), **measured}
+    return {
+        "events_per_s": tokens / measured["seconds"],
+        "events": tokens,
+        "missing": missing,
+        "errors": int(missing != 0),
+        "bytes_per_event": counter.body.size / max(tokens, 1),
+        **measured,
+    }
 
 
 async def mode_idle(args, stats):
@@ -302,7 +316,9 @@ async def mode_idle(args, stats):
     loop = asyncio.get_running_loop()
     for target in (int(n) for n in args.n.split(",")):
         while len(streams) < target:  # in waves, so the listen backlog copes
-            wave = await asyncio.gather(*[open_stream(args, data) for _ in range(min(250, target - len(streams)))])
+            wave = await asyncio.gather(
+                *[open_stream(args, data) for _ in range(min(250, target - len(streams)))]
+            )
             for reader, _, body in wave:
                 await read_until(reader, body, b"event: start")
             streams += wave
@@ -340,16 +356,31 @@ async def mode_fanout(args, stats):
     await asyncio.gather(*tasks)
     measured = window.close()
     expect = args.expect or max(counts)
-    return {"events_per_s": sum(counts) / (max(ends) - window.wall), "lag_s": max(ends) - min(ends),
-            "first_done_s": min(ends) - window.wall, "last_done_s": max(ends) - window.wall,
-            "subscribers": len(ends), "events_each_min": min(counts), "events_expected": expect,
-            "all_complete": all(tails),
-            # a subscriber that missed events, or whose stream did not end with complete/error
-            "errors": sum(c != expect for c in counts) + tails.count(False), **measured}
+    return {
+        "events_per_s": sum(counts) / (max(ends) - window.wall),
+        "lag_s": max(ends) - min(ends),
+        "first_done_s": min(ends) - window.wall,
+        "last_done_s": max(ends) - window.wall,
+        "subscribers": len(ends),
+        "events_each_min": min(counts),
+        "events_expected": expect,
+        "all_complete": all(tails),
+        # a subscriber that missed events, or whose stream did not end with complete/error
+        "errors": sum(c != expect for c in counts) + tails.count(False),
+        **measured,
+    }
 
 
-TCP_STATES = {"01": "ESTABLISHED", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE",
-              "08": "CLOSE_WAIT", "09": "LAST_ACK", "0B": "CLOSING"}
+TCP_STATES = {
+    "01": "ESTABLISHED",
+    "04": "FIN_WAIT1",
+    "05": "FIN_WAIT2",
+    "06": "TIME_WAIT",
+    "07": "CLOSE",
+    "08": "CLOSE_WAIT",
+    "09": "LAST_ACK",
+    "0B": "CLOSING",
+}
 
 
 def server_side_state(server_port: int, client_port: int) -> str:
@@ -442,17 +473,32 @@ def mode_slow(args, stats):
     terminal = ended(tail[-2048:])
     cut_off = b":slow reader" in tail[-2048:]
     retry_hint = cut_off and tail.rfind(b"retry:") > tail.rfind(b"\nid: ")
-    ending = "slow-reader cut-off" if cut_off else ("terminal event" if terminal else (
-        "closed without a terminal event" if eof_at is not None else "still open"))
-    return {"bytes_read": got, "bytes_drained": drained,
-            "rss_peak_growth_mb": (peak - rss0) / 2**20 if rss0 else None,
-            "rss_end_growth_mb": (rss_end - rss0) / 2**20 if rss0 and rss_end else None,
-            "server_closed_s": closed_at, "server_state": state if closed_at is None else "closed",
-            "cut_off": cut_off, "retry_hint": retry_hint,
-            # the server ended the stream early: its cut-off message, or it closed (or aborted) its end of the
-            # connection during the slow read without having sent the terminal event
-            "disconnected": cut_off or (closed_at is not None and closed_at <= args.duration and not terminal),
-            "ending": ending, "eof_s": eof_at, "last_id": ids[-1].decode() if ids else None, **measured}
+    ending = (
+        "slow-reader cut-off"
+        if cut_off
+        else (
+            "terminal event"
+            if terminal
+            else ("closed without a terminal event" if eof_at is not None else "still open")
+        )
+    )
+    return {
+        "bytes_read": got,
+        "bytes_drained": drained,
+        "rss_peak_growth_mb": (peak - rss0) / 2**20 if rss0 else None,
+        "rss_end_growth_mb": (rss_end - rss0) / 2**20 if rss0 and rss_end else None,
+        "server_closed_s": closed_at,
+        "server_state": state if closed_at is None else "closed",
+        "cut_off": cut_off,
+        "retry_hint": retry_hint,
+        # the server ended the stream early: its cut-off message, or it closed (or aborted) its end of the
+        # connection during the slow read without having sent the terminal event
+        "disconnected": cut_off or (closed_at is not None and closed_at <= args.duration and not terminal),
+        "ending": ending,
+        "eof_s": eof_at,
+        "last_id": ids[-1].decode() if ids else None,
+        **measured,
+    }
 
 
 if __name__ == "__main__":

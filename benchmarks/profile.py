@@ -38,8 +38,12 @@ def server(db: str, tracing: bool = False):
 
 def migrate() -> str:
     db = str(Path(tempfile.mkdtemp(prefix="nexus-profile-")) / "bench.sqlite3")
-    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True,
-                   env={**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.settings", "NEXUS_BENCH_DB": db})
+    subprocess.run(
+        [PY, "manage.py", "migrate", "-v0"],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.settings", "NEXUS_BENCH_DB": db},
+    )
     return db
 
 
@@ -49,16 +53,37 @@ def cpu(args) -> None:
     raw = Path(tempfile.mkdtemp()) / "profile.txt"
     try:
         warm(nexus)
-        recorder = subprocess.Popen([spy, "record", "--pid", str(nexus.proc.pid), "--format", "raw", "--rate", "250",
-                                     "--duration", str(int(args.seconds) + 1), "--output", str(raw), "--nonblocking",
-                                     "--gil"],  # only the thread holding the GIL: where CPU goes
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        figures = nexus.load("exec", args.workflow, concurrency=args.concurrency, duration=args.seconds, warmup=0.5)
+        recorder = subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--pid",
+                str(nexus.proc.pid),
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--duration",
+                str(int(args.seconds) + 1),
+                "--output",
+                str(raw),
+                "--nonblocking",
+                "--gil",
+            ],  # only the thread holding the GIL: where CPU goes
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        figures = nexus.load(
+            "exec", args.workflow, concurrency=args.concurrency, duration=args.seconds, warmup=0.5
+        )
         recorder.wait(60)
     finally:
         nexus.stop()
-    print(f"{args.workflow} c={args.concurrency}: {figures['executions_per_s']:.0f} executions/s, first event "
-          f"p50 {figures['ttfe_p50_ms']:.2f} ms, server CPU {figures.get('server_cpu_pct', 0):.0f}%")
+    print(
+        f"{args.workflow} c={args.concurrency}: {figures['executions_per_s']:.0f} executions/s, first event "
+        f"p50 {figures['ttfe_p50_ms']:.2f} ms, server CPU {figures.get('server_cpu_pct', 0):.0f}%"
+    )
     own, inclusive, total = collections.Counter(), collections.Counter(), 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -69,8 +94,11 @@ def cpu(args) -> None:
         for frame in set(frames):
             inclusive[frame] += n
     ours = collections.Counter({f: n for f, n in inclusive.items() if "nexus_sse/" in f})
-    for title, counter in (("own time", own), ("including callees", inclusive),
-                           ("including callees, nexus_sse's own", ours)):
+    for title, counter in (
+        ("own time", own),
+        ("including callees", inclusive),
+        ("including callees, nexus_sse's own", ours),
+    ):
         print(f"\ntop functions by {title} ({total} samples):")
         for frame, n in counter.most_common(args.top):
             print(f"  {100 * n / total:5.1f}%  {frame}")
@@ -92,8 +120,12 @@ def memory(args) -> None:
         warm(nexus)
         base = f"http://127.0.0.1:{nexus.port}/bench/tracemalloc"
         urllib.request.urlopen(f"{base}?action=start").read()
-        holder = subprocess.Popen(nexus.load_argv("idle", "idle", n=str(args.streams)), stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen(
+            nexus.load_argv("idle", "idle", n=str(args.streams)),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         if not holder.stdout.readline().startswith('{"ready"'):
             raise RuntimeError("idle streams did not open")
         settle(nexus)
@@ -103,8 +135,10 @@ def memory(args) -> None:
         holder.wait(60)
     finally:
         nexus.stop()
-    print(f"{args.streams} idle streams: traced Python memory +{top['total_kb'] / args.streams:.1f} KB per stream, "
-          f"{top['tasks']} asyncio tasks in the server. By file (KB per stream):")
+    print(
+        f"{args.streams} idle streams: traced Python memory +{top['total_kb'] / args.streams:.1f} KB per stream, "
+        f"{top['tasks']} asyncio tasks in the server. By file (KB per stream):"
+    )
     for row in top["files"][:12]:
         print(f"  {row['kb'] / args.streams:6.2f} KB  {row['where']}")
     print("By source line (KB per stream, allocations per stream):")
@@ -113,7 +147,9 @@ def memory(args) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("what", choices=["cpu", "memory"])
     parser.add_argument("--workflow", default="one", choices=["one", "greet", "chat"])
     parser.add_argument("--concurrency", type=int, default=20)

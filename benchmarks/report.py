@@ -48,42 +48,69 @@ STREAMS = [
     ("slow reader hung up", "slow", "disconnected"),
     ("stream ended with", "slow", "ending"),
 ]
-QUICK = [("exec/s c=1", 1, "executions_per_s"), ("exec/s c=20", 20, "executions_per_s"),
-         ("first event p50 ms", 1, "ttfe_p50_ms"), ("first event p99 ms", 1, "ttfe_p99_ms"),
-         ("first event p50 ms c=20", 20, "ttfe_p50_ms"), ("bytes/exec", 1, "bytes_per_exec")]
-WORKFLOWS = {"one": "bench_one (one node)", "greet": "greet (demo, one node)", "chat": "chat (demo, LLM agent)"}
+QUICK = [
+    ("exec/s c=1", 1, "executions_per_s"),
+    ("exec/s c=20", 20, "executions_per_s"),
+    ("first event p50 ms", 1, "ttfe_p50_ms"),
+    ("first event p99 ms", 1, "ttfe_p99_ms"),
+    ("first event p50 ms c=20", 20, "ttfe_p50_ms"),
+    ("bytes/exec", 1, "bytes_per_exec"),
+]
+WORKFLOWS = {
+    "one": "bench_one (one node)",
+    "greet": "greet (demo, one node)",
+    "chat": "chat (demo, LLM agent)",
+}
 
 
 LEGEND_THROUGHPUT = [
-    ("- exec/s: SSE executions per second (POST, read the stream to its `complete`, a new run each time) with "
-    "c clients on keep-alive connections; first event: request sent → `start` event read."),
-    ("- (wrk), (curl): the same load from wrk or curl, compiled clients, in the first repeat: close to the "
-    "Python client's figure means the Python client is not what limits it."),
-    ("- exec per server CPU-s: executions per second of CPU the server used in the window: on a busy machine "
-    "steadier than exec/s (a server that waits for its core does fewer per wall second, not per CPU second)."),
-    ("- CPU %: CPU used in the measured window, 100 = one core. A client near 100% is the bottleneck (then "
-    "trust the compiled client's figure); a server below ~95% at c=20 was waiting — for its core, taken by "
-    "other processes (see the load average), or for I/O."),
+    (
+        "- exec/s: SSE executions per second (POST, read the stream to its `complete`, a new run each time) with "
+        "c clients on keep-alive connections; first event: request sent → `start` event read."
+    ),
+    (
+        "- (wrk), (curl): the same load from wrk or curl, compiled clients, in the first repeat: close to the "
+        "Python client's figure means the Python client is not what limits it."
+    ),
+    (
+        "- exec per server CPU-s: executions per second of CPU the server used in the window: on a busy machine "
+        "steadier than exec/s (a server that waits for its core does fewer per wall second, not per CPU second)."
+    ),
+    (
+        "- CPU %: CPU used in the measured window, 100 = one core. A client near 100% is the bottleneck (then "
+        "trust the compiled client's figure); a server below ~95% at c=20 was waiting — for its core, taken by "
+        "other processes (see the load average), or for I/O."
+    ),
 ]
+
+
 def legend_streams(cfg: dict) -> list[str]:
     return [
-        ("- KB/stream: server RSS growth ÷ idle open streams, in a fresh server process; threads: the server's "
-         "OS threads with them open."),
-        (f"- fan-out: one run, {cfg['subscribers']} subscribers attached before it streams its "
-         f"{cfg['fanout_tokens']:,} tokens; events/s delivered in all; lag: the last subscriber's end − the "
-         "first's; every subscriber must get every token (else it counts as an error)."),
-        (f"- slow reader: one client reads a {cfg['slow_length']:,}-event stream at 1 KB/s through a 4 KB "
-         f"receive buffer for {cfg['slow_seconds']:g} s, then drains the rest fast to see how it ends. RSS +MB: "
-         "the server's peak growth meanwhile; the run's log: growth for the same run with nobody reading "
-         "(nexus_sse); buffered: the difference, what the server holds for the slow reader; KB read: what the "
-         "slow reader got; server ended it at: when the server's end of the connection left ESTABLISHED "
-         "(/proc/net/tcp), seconds after the request; hung up: it did so before the slow read was over and "
-         "before the terminal event; ended with: how the stream ended once drained (`:slow reader` comment = "
-         "nexus_sse's slow-reader cut-off; then a Last-Event-ID resume is checked)."),
-        ("- daphne applies no backpressure: whatever the application writes is buffered in the server "
-         "(Twisted's transport) however slowly the client reads, so a slow reader costs daphne memory in "
-         "proportion to the stream, and an application cannot tell that its reader lags. uvicorn pauses the "
-         "application's `send` above its write high-water mark."),
+        (
+            "- KB/stream: server RSS growth ÷ idle open streams, in a fresh server process; threads: the server's "
+            "OS threads with them open."
+        ),
+        (
+            f"- fan-out: one run, {cfg['subscribers']} subscribers attached before it streams its "
+            f"{cfg['fanout_tokens']:,} tokens; events/s delivered in all; lag: the last subscriber's end − the "
+            "first's; every subscriber must get every token (else it counts as an error)."
+        ),
+        (
+            f"- slow reader: one client reads a {cfg['slow_length']:,}-event stream at 1 KB/s through a 4 KB "
+            f"receive buffer for {cfg['slow_seconds']:g} s, then drains the rest fast to see how it ends. RSS +MB: "
+            "the server's peak growth meanwhile; the run's log: growth for the same run with nobody reading "
+            "(nexus_sse); buffered: the difference, what the server holds for the slow reader; KB read: what the "
+            "slow reader got; server ended it at: when the server's end of the connection left ESTABLISHED "
+            "(/proc/net/tcp), seconds after the request; hung up: it did so before the slow read was over and "
+            "before the terminal event; ended with: how the stream ended once drained (`:slow reader` comment = "
+            "nexus_sse's slow-reader cut-off; then a Last-Event-ID resume is checked)."
+        ),
+        (
+            "- daphne applies no backpressure: whatever the application writes is buffered in the server "
+            "(Twisted's transport) however slowly the client reads, so a slow reader costs daphne memory in "
+            "proportion to the stream, and an application cannot tell that its reader lags. uvicorn pauses the "
+            "application's `send` above its write high-water mark."
+        ),
     ]
 
 
@@ -143,17 +170,26 @@ def fmt(value) -> str:
 def markdown_table(table: dict, columns: list[str]) -> list[str]:
     columns = [c for c in columns if any(c in row for row in table.values())]
     lines = ["| contender | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(fmt(row.get(c)) for c in columns) + " |" for name, row in table.items()]
+    lines += [
+        f"| {name} | " + " | ".join(fmt(row.get(c)) for c in columns) + " |" for name, row in table.items()
+    ]
     return lines
 
 
 def ratios(table: dict) -> list[str]:
     """Each contender against baseline A (and Kailash Nexus for executions/s)."""
     base, peer = table.get(A, {}), table.get(KAILASH, {})
-    metrics = ["exec/s c=20", "exec per server CPU-s c=20", "first event p50 ms", "token events/s",
-               "KB/stream @5000"]
-    lines = ["| contender | " + " | ".join(f"{m} ÷ A" for m in metrics) + " | exec/s c=20 ÷ Kailash Nexus |",
-             "|---" * (len(metrics) + 2) + "|"]
+    metrics = [
+        "exec/s c=20",
+        "exec per server CPU-s c=20",
+        "first event p50 ms",
+        "token events/s",
+        "KB/stream @5000",
+    ]
+    lines = [
+        "| contender | " + " | ".join(f"{m} ÷ A" for m in metrics) + " | exec/s c=20 ÷ Kailash Nexus |",
+        "|---" * (len(metrics) + 2) + "|",
+    ]
     for name, row in table.items():
         cells = [fmt(row[m] / base[m]) if row.get(m) and base.get(m) else "—" for m in metrics]
         k = "exec/s c=20"
@@ -165,8 +201,11 @@ def ratios(table: dict) -> list[str]:
 def noise(table: dict) -> str:
     """How far apart two contenders running the same code came out (before the fast path lands)."""
     a, b = table.get(NEXUS, {}), table.get(DJANGO_PATH, {})
-    parts = [f"{c} {fmt(100 * abs(a[c] / b[c] - 1))}%" for c in ("exec/s c=20", "exec per server CPU-s c=20",
-                                                                  "first event p50 ms") if a.get(c) and b.get(c)]
+    parts = [
+        f"{c} {fmt(100 * abs(a[c] / b[c] - 1))}%"
+        for c in ("exec/s c=20", "exec per server CPU-s c=20", "first event p50 ms")
+        if a.get(c) and b.get(c)
+    ]
     return f" (here: {', '.join(parts)} apart)" if parts else ""
 
 
@@ -176,12 +215,20 @@ def fast_path_gain(table: dict) -> list[str]:
     if not fast or not slow:
         return []
     parts = []
-    for column, unit in (("exec/s c=1", "/s"), ("exec/s c=20", "/s"), ("exec per server CPU-s c=20", ""),
-                         ("first event p50 ms", " ms"),
-                         ("first event p99 ms", " ms"), ("token events/s", "/s"), ("KB/stream @5000", " KB")):
+    for column, unit in (
+        ("exec/s c=1", "/s"),
+        ("exec/s c=20", "/s"),
+        ("exec per server CPU-s c=20", ""),
+        ("first event p50 ms", " ms"),
+        ("first event p99 ms", " ms"),
+        ("token events/s", "/s"),
+        ("KB/stream @5000", " KB"),
+    ):
         if fast.get(column) and slow.get(column):
-            parts.append(f"{column} {fmt(slow[column])}{unit} → {fmt(fast[column])}{unit} "
-                         f"(×{fast[column] / slow[column]:.2f})")
+            parts.append(
+                f"{column} {fmt(slow[column])}{unit} → {fmt(fast[column])}{unit} "
+                f"(×{fast[column] / slow[column]:.2f})"
+            )
     return ["Fast path (nexus_sse under uvicorn, Django path → fast path): " + "; ".join(parts) + "."]
 
 
@@ -200,64 +247,98 @@ def targets(table: dict, meta: dict | None = None) -> list[tuple[str, bool | Non
 
     r = ratio(nexus.get("exec/s c=20"), peer.get("exec/s c=20"))
     ra = ratio(base.get("exec/s c=20"), peer.get("exec/s c=20"))
-    add("executions/s c=20 ≥ 5× Kailash Nexus", None if r is None else r >= 5,
+    add(
+        "executions/s c=20 ≥ 5× Kailash Nexus",
+        None if r is None else r >= 5,
         f"{fmt(r)}× ({fmt(nexus.get('exec/s c=20'))} vs {fmt(peer.get('exec/s c=20'))}; per server CPU-second "
         f"{fmt(ratio(nexus.get('exec per server CPU-s c=20'), peer.get('exec per server CPU-s c=20')))}×)"
         + (f"; short by {fmt(100 * (1 - r / 5))}%" if r is not None and r < 5 else ""),
         f"a bare Django view (baseline A, no workflow, no database) reaches {fmt(ra)}× Kailash Nexus in this run; "
         "nexus_sse skips Django's handler on the fast path but does a whole run per request: the run is written "
         "to the database (group-committed) before its `complete` goes out, and on the one core the server has, "
-        "the database thread's work competes with the event loop's")
+        "the database thread's work competes with the event loop's",
+    )
     r = ratio(nexus.get("exec/s c=20"), base.get("exec/s c=20"))
     rc = ratio(nexus.get("exec per server CPU-s c=20"), base.get("exec per server CPU-s c=20"))
-    add("executions/s c=20 ≥ 50% of baseline A", None if r is None else r >= 0.5,
+    add(
+        "executions/s c=20 ≥ 50% of baseline A",
+        None if r is None else r >= 0.5,
         f"{fmt(r and 100 * r)}% ({fmt(nexus.get('exec/s c=20'))} vs {fmt(base.get('exec/s c=20'))}; per server "
         f"CPU-second {fmt(rc and 100 * rc)}%)",
-        "each execution is a run: a database row, a task, the event log and the archive, on top of the view")
+        "each execution is a run: a database row, a task, the event log and the archive, on top of the view",
+    )
     t, k, ta = nexus.get("first event p50 ms"), peer.get("first event p50 ms"), base.get("first event p50 ms")
-    add("first event p50 ≤ 3 ms", None if t is None else t <= 3, f"{fmt(t)} ms" + (
-        f", {fmt(t - 3)} ms over" if t and t > 3 else ""),
+    add(
+        "first event p50 ≤ 3 ms",
+        None if t is None else t <= 3,
+        f"{fmt(t)} ms" + (f", {fmt(t - 3)} ms over" if t and t > 3 else ""),
         f"baseline A took {fmt(ta)} ms in the same run; a busy machine stretches every figure (other processes "
-        f"used {(meta or {}).get('others_cores', '?')} cores on average)")
-    add("first event p50 ≤ Kailash Nexus'", None if t is None or k is None else t <= k,
+        f"used {(meta or {}).get('others_cores', '?')} cores on average)",
+    )
+    add(
+        "first event p50 ≤ Kailash Nexus'",
+        None if t is None or k is None else t <= k,
         f"{fmt(t)} ms vs {fmt(k)} ms" + (f", {fmt(t - k)} ms over" if t and k and t > k else ""),
         "Nexus writes `start` before it validates or runs anything; nexus_sse first checks access, rate limit "
         "and inputs (so a bad request is a plain HTTP error, as the wire contract says) and creates and logs "
-        f"the run; a bare Django view (baseline A) needed {fmt(ta)} ms")
+        f"the run; a bare Django view (baseline A) needed {fmt(ta)} ms",
+    )
     r = ratio(nexus.get("token events/s"), base.get("token events/s"))
     rc = ratio(nexus.get("token events/s (curl)"), base.get("token events/s (curl)"))
-    add("token stream events/s ≥ 50% of baseline A", None if r is None else r >= 0.5,
+    add(
+        "token stream events/s ≥ 50% of baseline A",
+        None if r is None else r >= 0.5,
         f"{fmt(r and 100 * r)}% (with curl as the client: {fmt(rc and 100 * rc)}%)",
         "nexus_sse also logs and archives every event (a batch of 500 at a time on the database thread, which "
         "shares the server's one core with the stream), and a run lets other work in every 64 events; the "
         f"Python load client ran at {fmt(base.get('client CPU % tokens'))}% of its core against baseline A, "
-        "so baseline A's figure is what that client could take")
+        "so baseline A's figure is what that client could take",
+    )
     kb, kba, kbb = nexus.get("KB/stream @5000"), base.get("KB/stream @5000"), star.get("KB/stream @5000")
-    add("RSS per idle stream at 5,000 ≤ 25 KB", None if kb is None else kb <= 25,
+    add(
+        "RSS per idle stream at 5,000 ≤ 25 KB",
+        None if kb is None else kb <= 25,
         f"{fmt(kb)} KB" + (f", {fmt(kb - 25)} KB over" if kb and kb > 25 else ""),
         f"the server's own per-connection cost is most of it (baseline A {fmt(kba)} KB, sse-starlette "
         f"{fmt(kbb)} KB per idle stream in this run, holding no run at all); each nexus_sse stream also holds a "
-        "live run (its row object, the executor task and its frames, the event log, the subscriber)")
+        "live run (its row object, the executor task and its frames, the event log, the subscriber)",
+    )
     th0, th = nexus.get("threads @1000"), nexus.get("threads @5000")
-    add("OS threads flat as idle streams grow", None if th is None or th0 is None else th - th0 <= 2,
-        f"{fmt(th0)} threads at 1,000 streams, {fmt(th)} at 5,000 (baseline A: {fmt(base.get('threads @5000'))})")
+    add(
+        "OS threads flat as idle streams grow",
+        None if th is None or th0 is None else th - th0 <= 2,
+        f"{fmt(th0)} threads at 1,000 streams, {fmt(th)} at 5,000 (baseline A: {fmt(base.get('threads @5000'))})",
+    )
     lag = nexus.get("fan-out lag s")
-    add("100-subscriber fan-out: no subscriber lags the fastest by > 1 s", None if lag is None else lag <= 1,
-        f"{fmt(lag)} s; {fmt(nexus.get('fan-out events/s'))} events/s delivered")
+    add(
+        "100-subscriber fan-out: no subscriber lags the fastest by > 1 s",
+        None if lag is None else lag <= 1,
+        f"{fmt(lag)} s; {fmt(nexus.get('fan-out events/s'))} events/s delivered",
+    )
     buf = nexus.get("slow reader buffered MB")
-    add(f"slow reader: server holds ≤ {SLOW_READER_BOUND_MB:g} MB for it beyond the run's own log",
+    add(
+        f"slow reader: server holds ≤ {SLOW_READER_BOUND_MB:g} MB for it beyond the run's own log",
         None if buf is None else buf <= SLOW_READER_BOUND_MB,
-        (f"{fmt(buf)} MB (RSS +{fmt(nexus.get('slow reader RSS +MB'))} MB, of which the run's log "
-         f"{fmt(nexus.get(LOG_COLUMN))} MB; baseline A under the same server: "
-         f"{fmt(base.get('slow reader buffered MB'))} MB)"),
+        (
+            f"{fmt(buf)} MB (RSS +{fmt(nexus.get('slow reader RSS +MB'))} MB, of which the run's log "
+            f"{fmt(nexus.get(LOG_COLUMN))} MB; baseline A under the same server: "
+            f"{fmt(base.get('slow reader buffered MB'))} MB)"
+        ),
         "beyond uvicorn's write buffer and one ≤ 64 KB chunk, what a reader behind the in-memory log's window "
-        "costs is the batch of events read back from the archive for it")
+        "costs is the batch of events read back from the archive for it",
+    )
     hung, closed = nexus.get("slow reader hung up"), nexus.get("server ended it at s")
-    add("slow reader is disconnected with a resumable cursor", None if hung is None else bool(hung),
-        (f"yes, after {fmt(closed)} s; stream ended with: {nexus.get('stream ended with')}" if hung else
-         f"no: the stream stayed open for the whole slow read; it ended with: {nexus.get('stream ended with')}"),
+    add(
+        "slow reader is disconnected with a resumable cursor",
+        None if hung is None else bool(hung),
+        (
+            f"yes, after {fmt(closed)} s; stream ended with: {nexus.get('stream ended with')}"
+            if hung
+            else f"no: the stream stayed open for the whole slow read; it ended with: {nexus.get('stream ended with')}"
+        ),
         "the cut-off ends a stream only when its reader is more than SLOW_READER_MAX_LAG events behind, further "
-        "behind than at the last look, and holding up the server's sends")
+        "behind than at the last look, and holding up the server's sends",
+    )
     return out
 
 
@@ -266,25 +347,66 @@ def write(name: str, samples: dict, names: list[str], meta: dict, quick: bool) -
     checks = [] if quick else targets(table, meta)
     lines = [f"# Benchmarks — {meta['date']}", "", *header(meta, table), ""]
     if quick:
-        lines += ["## SSE executions/s and time to first event", "",
-                  ("The demo site's workflows `greet` and `chat` (offline provider, no token delay) and the "
-                  "benchmark's one-node workflow on nexus_sse; the same one-node events from the others."), "",
-                  *markdown_table(table, [c for c, _, _ in QUICK] + ["errors"])]
+        lines += [
+            "## SSE executions/s and time to first event",
+            "",
+            (
+                "The demo site's workflows `greet` and `chat` (offline provider, no token delay) and the "
+                "benchmark's one-node workflow on nexus_sse; the same one-node events from the others."
+            ),
+            "",
+            *markdown_table(table, [c for c, _, _ in QUICK] + ["errors"]),
+        ]
     else:
-        lines += ["## Throughput and latency", "", *markdown_table(table, [c for c, _, _ in THROUGHPUT]), "",
-                  *LEGEND_THROUGHPUT, "", "## Streams and memory", "",
-                  *markdown_table(table, [c for c, _, _ in STREAMS]), "", *legend_streams(meta["config"]), "",
-                  "## Ratios", "", *ratios(table), "", *(fast_path_gain(table) if meta.get("fast_path") else []), "",
-                  "## Targets (nexus_sse under uvicorn, one process)", "",
-                  *[f"- {t}: {'—' if ok is None else ('met' if ok else '**missed**')} — {d}" for t, ok, d in checks]]
-    lines += ["", "## Commands", "", *[f"- {n}: `{c}`" for n, c in meta["servers"].items()],
-              f"- load: `{meta['load_command']}`"]
+        lines += [
+            "## Throughput and latency",
+            "",
+            *markdown_table(table, [c for c, _, _ in THROUGHPUT]),
+            "",
+            *LEGEND_THROUGHPUT,
+            "",
+            "## Streams and memory",
+            "",
+            *markdown_table(table, [c for c, _, _ in STREAMS]),
+            "",
+            *legend_streams(meta["config"]),
+            "",
+            "## Ratios",
+            "",
+            *ratios(table),
+            "",
+            *(fast_path_gain(table) if meta.get("fast_path") else []),
+            "",
+            "## Targets (nexus_sse under uvicorn, one process)",
+            "",
+            *[
+                f"- {t}: {'—' if ok is None else ('met' if ok else '**missed**')} — {d}"
+                for t, ok, d in checks
+            ],
+        ]
+    lines += [
+        "",
+        "## Commands",
+        "",
+        *[f"- {n}: `{c}`" for n, c in meta["servers"].items()],
+        f"- load: `{meta['load_command']}`",
+    ]
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
     raw = {f"{n} | {s}": runs for (n, s), runs in samples.items()}
-    (RESULTS / f"{name}.json").write_text(json.dumps(
-        {"meta": meta, "medians": table, "targets": [{"target": t, "met": ok, "detail": d} for t, ok, d in checks],
-         "samples": raw}, indent=2, default=str) + "\n")
+    (RESULTS / f"{name}.json").write_text(
+        json.dumps(
+            {
+                "meta": meta,
+                "medians": table,
+                "targets": [{"target": t, "met": ok, "detail": d} for t, ok, d in checks],
+                "samples": raw,
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
     (RESULTS / f"{name}.md").write_text(text)
     if not quick and name == "latest":
         update_readme(table, meta, checks)
@@ -293,33 +415,65 @@ def write(name: str, samples: dict, names: list[str], meta: dict, quick: bool) -
 
 def header(meta: dict, table: dict | None = None) -> list[str]:
     v = meta["versions"]
-    peers = "; ".join(f"{k}: " + ", ".join(f"{p} {x}" for p, x in d.items()) for k, d in v.items() if k != "main")
-    lines = [(f"Machine: {meta['machine']}. Load average {meta['loadavg_start']} at the start, "
-              f"{meta['loadavg_end']} at the end; other processes used {meta.get('others_cores', '?')} cores on "
-              f"average meanwhile. Took {meta['seconds']} s"
-              + (f" (`make bench`, with the environments: {meta['make_seconds']} s)" if meta.get("make_seconds") else "")
-              + f". Command: `{meta['command']}`."), "",
-             "Versions: " + ", ".join(f"{p} {x}" for p, x in v["main"].items()) + (f"; {peers}" if peers else "") + ".",
-             "", (f"Medians of {meta['repeats']} repeats, contenders interleaved (order rotated each repeat); "
-                  f"{meta['pinning']}; {meta['database']}. Same bytes on the wire: start, progress started, "
-                  "progress completed, complete (Kailash Nexus: start, complete); token streams: start, N "
-                  "tokens, complete.")]
+    peers = "; ".join(
+        f"{k}: " + ", ".join(f"{p} {x}" for p, x in d.items()) for k, d in v.items() if k != "main"
+    )
+    lines = [
+        (
+            f"Machine: {meta['machine']}. Load average {meta['loadavg_start']} at the start, "
+            f"{meta['loadavg_end']} at the end; other processes used {meta.get('others_cores', '?')} cores on "
+            f"average meanwhile. Took {meta['seconds']} s"
+            + (
+                f" (`make bench`, with the environments: {meta['make_seconds']} s)"
+                if meta.get("make_seconds")
+                else ""
+            )
+            + f". Command: `{meta['command']}`."
+        ),
+        "",
+        "Versions: "
+        + ", ".join(f"{p} {x}" for p, x in v["main"].items())
+        + (f"; {peers}" if peers else "")
+        + ".",
+        "",
+        (
+            f"Medians of {meta['repeats']} repeats, contenders interleaved (order rotated each repeat); "
+            f"{meta['pinning']}; {meta['database']}. Same bytes on the wire: start, progress started, "
+            "progress completed, complete (Kailash Nexus: start, complete); token streams: start, N "
+            "tokens, complete."
+        ),
+    ]
     if meta.get("skipped"):
         lines += ["", "**Skipped:** " + "; ".join(meta["skipped"]) + "."]
     if meta.get("fast_path") is False:
-        lines += ["", ("**No fast path in this checkout:** nexus_sse here has no `NEXUS_SSE[\"FAST_PATH\"]` "
-                       "setting, so `nexus_sse (uvicorn)` and `nexus_sse (uvicorn, Django path)` ran the same code; "
-                       "the difference between those two rows is the run's noise" + noise(table or {}) + ".")]
+        lines += [
+            "",
+            (
+                '**No fast path in this checkout:** nexus_sse here has no `NEXUS_SSE["FAST_PATH"]` '
+                "setting, so `nexus_sse (uvicorn)` and `nexus_sse (uvicorn, Django path)` ran the same code; "
+                "the difference between those two rows is the run's noise" + noise(table or {}) + "."
+            ),
+        ]
     elif meta.get("fast_path"):
-        lines += ["", ("`nexus_sse (uvicorn, Django path)` is the same server with `NEXUS_BENCH_FAST_PATH=0` "
-                       "(`NEXUS_SSE[\"FAST_PATH\"] = False`): every request through Django's handler; its ratio "
-                       "to `nexus_sse (uvicorn)` is the fast path's gain.")]
+        lines += [
+            "",
+            (
+                "`nexus_sse (uvicorn, Django path)` is the same server with `NEXUS_BENCH_FAST_PATH=0` "
+                '(`NEXUS_SSE["FAST_PATH"] = False`): every request through Django\'s handler; its ratio '
+                "to `nexus_sse (uvicorn)` is the fast path's gain."
+            ),
+        ]
     if "nexus_sse (uvicorn, Redis log)" in (table or {}):
-        lines += ["", ("`nexus_sse (uvicorn, Redis log)` is the same server on the Redis event log "
-                       "(`EVENT_LOG = \"redis\"`, local Redis; what several processes share): its ratio to "
-                       "`nexus_sse (uvicorn)` is what Redis costs. On it a run's row is also written when the run "
-                       "starts (another process may be asked about the run at once), not only with its first "
-                       "events.")]
+        lines += [
+            "",
+            (
+                "`nexus_sse (uvicorn, Redis log)` is the same server on the Redis event log "
+                '(`EVENT_LOG = "redis"`, local Redis; what several processes share): its ratio to '
+                "`nexus_sse (uvicorn)` is what Redis costs. On it a run's row is also written when the run "
+                "starts (another process may be asked about the run at once), not only with its first "
+                "events."
+            ),
+        ]
     if meta.get("caveat"):
         lines += ["", f"**Caveat:** {meta['caveat']}"]
     return lines
@@ -339,10 +493,15 @@ def replace_block(path, lines: list[str]) -> None:
 
 def summary(meta: dict) -> list[str]:
     main = meta["versions"].get("main", {})
-    lines = [(f"{meta['date']}, {meta['machine']}; Python {main.get('python', '?')}, Django "
-              f"{main.get('django', '?')}; medians of {meta['repeats']} interleaved repeats; load average "
-              f"{meta['loadavg_start']} at the start, {meta['loadavg_end']} at the end; took "
-              f"{meta.get('make_seconds') or meta['seconds']} s."), ""]
+    lines = [
+        (
+            f"{meta['date']}, {meta['machine']}; Python {main.get('python', '?')}, Django "
+            f"{main.get('django', '?')}; medians of {meta['repeats']} interleaved repeats; load average "
+            f"{meta['loadavg_start']} at the start, {meta['loadavg_end']} at the end; took "
+            f"{meta.get('make_seconds') or meta['seconds']} s."
+        ),
+        "",
+    ]
     if meta.get("caveat"):
         lines += [f"**Caveat:** {meta['caveat']}", ""]
     return lines
@@ -350,29 +509,86 @@ def summary(meta: dict) -> list[str]:
 
 def update_readme(table: dict, meta: dict, checks: list | None = None) -> None:
     """The README's table and docs/performance.md's figures, between their bench-table markers."""
-    columns = ["exec/s c=1", "exec/s c=20", "exec per server CPU-s c=20", "first event p50 ms", "token events/s", "KB/stream @5000",
-               "threads @5000", "slow reader buffered MB"]
+    columns = [
+        "exec/s c=1",
+        "exec/s c=20",
+        "exec per server CPU-s c=20",
+        "first event p50 ms",
+        "token events/s",
+        "KB/stream @5000",
+        "threads @5000",
+        "slow reader buffered MB",
+    ]
     body = [*summary(meta), *markdown_table(table, columns), ""]
     if checks:
         missed = [t for t, ok, _ in checks if ok is False]
-        body += [f"Targets (nexus_sse, uvicorn, one process): {sum(ok is True for _, ok, _ in checks)} met, "
-                 f"{len(missed)} missed" + (f" ({'; '.join(missed)})" if missed else "") + ".", ""]
+        body += [
+            f"Targets (nexus_sse, uvicorn, one process): {sum(ok is True for _, ok, _ in checks)} met, "
+            f"{len(missed)} missed" + (f" ({'; '.join(missed)})" if missed else "") + ".",
+            "",
+        ]
     replace_block(ROOT / "README.md", body)
-    docs = [*summary(meta), "Throughput and latency:", "",
-            *markdown_table(table, ["exec/s c=1", "exec/s c=20", "exec/s c=20 (wrk)", "exec per server CPU-s c=20",
-                                    "first event p50 ms",
-                                    "first event p99 ms", "token events/s", "token events/s (curl)",
-                                    "client CPU % c=20", "server CPU % c=20"]), "", *(fast_path_gain(table) if meta.get("fast_path") else []), "",
-            "Streams and memory:", "",
-            *markdown_table(table, ["KB/stream @1000", "KB/stream @5000", "threads @1000", "threads @5000",
-                                    "fan-out events/s", "fan-out lag s"]), "",
-            "Slow reader:", "",
-            *markdown_table({n: r for n, r in table.items() if "slow reader RSS +MB" in r},
-                            ["slow reader RSS +MB", LOG_COLUMN, "slow reader buffered MB", "slow reader KB read",
-                             "server ended it at s", "stream ended with"]), ""]
+    docs = [
+        *summary(meta),
+        "Throughput and latency:",
+        "",
+        *markdown_table(
+            table,
+            [
+                "exec/s c=1",
+                "exec/s c=20",
+                "exec/s c=20 (wrk)",
+                "exec per server CPU-s c=20",
+                "first event p50 ms",
+                "first event p99 ms",
+                "token events/s",
+                "token events/s (curl)",
+                "client CPU % c=20",
+                "server CPU % c=20",
+            ],
+        ),
+        "",
+        *(fast_path_gain(table) if meta.get("fast_path") else []),
+        "",
+        "Streams and memory:",
+        "",
+        *markdown_table(
+            table,
+            [
+                "KB/stream @1000",
+                "KB/stream @5000",
+                "threads @1000",
+                "threads @5000",
+                "fan-out events/s",
+                "fan-out lag s",
+            ],
+        ),
+        "",
+        "Slow reader:",
+        "",
+        *markdown_table(
+            {n: r for n, r in table.items() if "slow reader RSS +MB" in r},
+            [
+                "slow reader RSS +MB",
+                LOG_COLUMN,
+                "slow reader buffered MB",
+                "slow reader KB read",
+                "server ended it at s",
+                "stream ended with",
+            ],
+        ),
+        "",
+    ]
     if checks:
-        docs += ["Targets (nexus_sse under uvicorn, one process):", "",
-                 *[f"- {t}: {'—' if ok is None else ('met' if ok else '**missed**')} — {d}" for t, ok, d in checks], ""]
+        docs += [
+            "Targets (nexus_sse under uvicorn, one process):",
+            "",
+            *[
+                f"- {t}: {'—' if ok is None else ('met' if ok else '**missed**')} — {d}"
+                for t, ok, d in checks
+            ],
+            "",
+        ]
     replace_block(ROOT / "docs" / "performance.md", docs)
 
 

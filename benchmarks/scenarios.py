@@ -15,10 +15,15 @@ from pathlib import Path
 from benchmarks.contenders import LOAD_CPUS, Server, pinned
 
 
-def http(server: Server, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> bytes:
-    request = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+def http(
+    server: Server, method: str, path: str, body: dict | None = None, headers: dict | None = None
+) -> bytes:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     with urllib.request.urlopen(request, timeout=120) as response:
         return response.read()
 
@@ -32,8 +37,12 @@ def idle_cost(server: Server, stages: tuple[int, ...]) -> dict[int, dict]:
     """Server RSS and threads per idle open stream, with ``stages`` streams open (one process, growing)."""
     warm(server)
     rss0, threads0 = server.stat()
-    holder = subprocess.Popen(server.load_argv("idle", "idle", n=",".join(map(str, stages))), stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        server.load_argv("idle", "idle", n=",".join(map(str, stages))),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     out = {}
     try:
         for n in stages:
@@ -42,7 +51,11 @@ def idle_cost(server: Server, stages: tuple[int, ...]) -> dict[int, dict]:
                 raise RuntimeError(f"{server.name}: {n} idle streams did not open")
             settle(server)
             rss, threads = server.stat()
-            out[n] = {"kb_per_stream": (rss - rss0) / n / 1024, "threads_before": threads0, "threads_open": threads}
+            out[n] = {
+                "kb_per_stream": (rss - rss0) / n / 1024,
+                "threads_before": threads0,
+                "threads_open": threads,
+            }
             holder.stdin.write("\n")
             holder.stdin.flush()
     finally:
@@ -66,8 +79,14 @@ def settle(server: Server, deadline: float = 3.0) -> None:
 def fanout(server: Server, tokens: int, subscribers: int) -> dict:
     """One run, ``subscribers`` clients attached before it streams ``tokens`` events."""
     gate = Path(tempfile.mkdtemp()) / "gate"
-    run = json.loads(http(server, "POST", "/workflows/bench_gated/execute",
-                          {"inputs": {"n": tokens, "gate": str(gate)}, "mode": "async"}))
+    run = json.loads(
+        http(
+            server,
+            "POST",
+            "/workflows/bench_gated/execute",
+            {"inputs": {"n": tokens, "gate": str(gate)}, "mode": "async"},
+        )
+    )
     server.paths["fanout"] = f"/runs/{run['run_id']}/events"
     return server.load("fanout", "fanout", n=subscribers, gate=gate, expect=tokens)
 
@@ -91,8 +110,11 @@ def slow_reader(server: Server, length: int, duration: float, rate: int, drain: 
     out: dict = {}
     if server.nexus:
         rss0 = server.stat()[0]
-        run = json.loads(http(server, "POST", "/workflows/bench_tokens/execute",
-                              {"inputs": {"n": length}, "mode": "async"}))
+        run = json.loads(
+            http(
+                server, "POST", "/workflows/bench_tokens/execute", {"inputs": {"n": length}, "mode": "async"}
+            )
+        )
         run_finished(server, run["run_id"])
         settle(server, 1.5)
         out["log_only_growth_mb"] = (server.stat()[0] - rss0) / 2**20
@@ -111,8 +133,12 @@ def resumed(server: Server, result: dict) -> bool:
         return False
     run_id, seq = last.rsplit(":", 1)
     try:
-        body = http(server, "GET", f"/runs/{run_id}/events", headers={"Last-Event-ID": last,
-                                                                    "Accept": "text/event-stream"})
+        body = http(
+            server,
+            "GET",
+            f"/runs/{run_id}/events",
+            headers={"Last-Event-ID": last, "Accept": "text/event-stream"},
+        )
     except OSError:
         return False
     first = re.search(rb"^id: \S+:(\d+)$", body, re.MULTILINE)
@@ -127,16 +153,30 @@ def wrk(server: Server, key: str, concurrency: int, duration: float) -> dict | N
         return None
     path, body = server.target(key)
     script = Path(tempfile.mkdtemp()) / "post.lua"
-    script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
-                      'wrk.headers["Content-Type"] = "application/json"\n'
-                      'wrk.headers["Accept"] = "text/event-stream"\n')
-    argv = [binary, "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "-s", str(script),
-            f"http://127.0.0.1:{server.port}{path}"]
-    out = subprocess.run(pinned(LOAD_CPUS, argv), check=False, capture_output=True, text=True, timeout=duration + 60)
+    script.write_text(
+        f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.headers["Accept"] = "text/event-stream"\n'
+    )
+    argv = [
+        binary,
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, round(duration))}s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{server.port}{path}",
+    ]
+    out = subprocess.run(
+        pinned(LOAD_CPUS, argv), check=False, capture_output=True, text=True, timeout=duration + 60
+    )
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
-    return {"executions_per_s": float(rate.group(1)) if rate else None,
-            "errors": int(errors.group(1)) if errors else 0, "command": " ".join(argv[:-3] + ["post.lua", argv[-1]])}
+    return {
+        "executions_per_s": float(rate.group(1)) if rate else None,
+        "errors": int(errors.group(1)) if errors else 0,
+        "command": " ".join(argv[:-3] + ["post.lua", argv[-1]]),
+    }
 
 
 def curl_tokens(server: Server, length: int) -> dict | None:
@@ -145,9 +185,24 @@ def curl_tokens(server: Server, length: int) -> dict | None:
     if not binary:
         return None
     path, body = server.target("tokens", length)
-    argv = [binary, "-sS", "-N", "-o", "/dev/null", "-X", "POST", "-H", "Content-Type: application/json",
-            "-H", "Accept: text/event-stream", "--data-binary", body, "-w", "%{time_pretransfer} %{time_total}",
-            f"http://127.0.0.1:{server.port}{path}"]
+    argv = [
+        binary,
+        "-sS",
+        "-N",
+        "-o",
+        "/dev/null",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        "Accept: text/event-stream",
+        "--data-binary",
+        body,
+        "-w",
+        "%{time_pretransfer} %{time_total}",
+        f"http://127.0.0.1:{server.port}{path}",
+    ]
     out = subprocess.run(pinned(LOAD_CPUS, argv), check=False, capture_output=True, text=True, timeout=120)
     if out.returncode:
         return None
@@ -162,8 +217,11 @@ def install_wrk() -> str | None:
         return None
     _wrk_tried = True
     print("installing wrk (Debian package) for the cross-check ...", flush=True)
-    for argv in (["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"], ["apt-get", "update", "-qq"],
-                 ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"]):
+    for argv in (
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"],
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"],
+    ):
         subprocess.run(argv, check=False, capture_output=True, timeout=300)
         if shutil.which("wrk"):
             return shutil.which("wrk")

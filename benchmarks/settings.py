@@ -17,15 +17,21 @@ ROOT_URLCONF = "benchmarks.urls"
 # costs two thread hops per request; the demo site's nine are measured separately (see performance.md).
 SILENCED_SYSTEM_CHECKS = []
 if os.environ.get("NEXUS_BENCH_MIDDLEWARE") != "demo":
-    MIDDLEWARE = ["django.middleware.security.SecurityMiddleware", "django.middleware.common.CommonMiddleware"]
+    MIDDLEWARE = [
+        "django.middleware.security.SecurityMiddleware",
+        "django.middleware.common.CommonMiddleware",
+    ]
     SILENCED_SYSTEM_CHECKS += ["admin.E408", "admin.E409", "admin.E410"]  # the admin is not benchmarked
 INSTALLED_APPS = [*INSTALLED_APPS, "benchmarks"]  # benchmarks/workflows.py
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("NEXUS_BENCH_DB", "/tmp/nexus-bench.sqlite3"),
-        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30,
-                    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
     }
 }
 NEXUS_SSE = {
@@ -34,9 +40,18 @@ NEXUS_SSE = {
     "SHUTDOWN_GRACE_SECONDS": 1.0,  # the harness stops servers with thousands of idle runs in them
 }
 if os.environ.get("NEXUS_BENCH_FAST_PATH") is not None:
-    NEXUS_SSE["FAST_PATH"] = os.environ["NEXUS_BENCH_FAST_PATH"].strip().lower() not in ("0", "false", "no", "off", "")
+    NEXUS_SSE["FAST_PATH"] = os.environ["NEXUS_BENCH_FAST_PATH"].strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+        "",
+    )
 if os.environ.get("NEXUS_BENCH_REDIS_URL"):  # the Redis event log (a prefix of this server's own)
     NEXUS_SSE["EVENT_LOG"] = "redis"
-    NEXUS_SSE["EVENT_LOG_OPTIONS"] = {"URL": os.environ["NEXUS_BENCH_REDIS_URL"], "MAX_AGE_SECONDS": 600,
-                                      "PREFIX": f"nexus_bench_{os.getpid()}:"}
+    NEXUS_SSE["EVENT_LOG_OPTIONS"] = {
+        "URL": os.environ["NEXUS_BENCH_REDIS_URL"],
+        "MAX_AGE_SECONDS": 600,
+        "PREFIX": f"nexus_bench_{os.getpid()}:",
+    }
 LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -18,11 +18,32 @@ async def one(request):
     run_id = str(uuid.uuid4())
 
     async def body():
-        yield _event(run_id, 1, "start", {"workflow_id": "bench_one", "version": "1.0.0", "timestamp": time.time()})
-        yield _event(run_id, 2, "progress", {"node": "node", "status": "started", "percent": 0, "timestamp": time.time()})
-        yield _event(run_id, 3, "progress", {"node": "node", "status": "completed", "percent": 100, "timestamp": time.time()})
-        yield _event(run_id, 4, "complete", {"result": {"ok": True}, "outputs": {"node": {"ok": True}},
-                                             "execution_time": 0.0001, "timestamp": time.time()})
+        yield _event(
+            run_id, 1, "start", {"workflow_id": "bench_one", "version": "1.0.0", "timestamp": time.time()}
+        )
+        yield _event(
+            run_id,
+            2,
+            "progress",
+            {"node": "node", "status": "started", "percent": 0, "timestamp": time.time()},
+        )
+        yield _event(
+            run_id,
+            3,
+            "progress",
+            {"node": "node", "status": "completed", "percent": 100, "timestamp": time.time()},
+        )
+        yield _event(
+            run_id,
+            4,
+            "complete",
+            {
+                "result": {"ok": True},
+                "outputs": {"node": {"ok": True}},
+                "execution_time": 0.0001,
+                "timestamp": time.time(),
+            },
+        )
 
     return EventSourceResponse(body(), ping=15)
 
@@ -32,7 +53,9 @@ async def tokens(request):
     run_id = str(uuid.uuid4())
 
     async def body():
-        yield _event(run_id, 1, "start", {"workflow_id": "bench_tokens", "version": "1.0.0", "timestamp": time.time()})
+        yield _event(
+            run_id, 1, "start", {"workflow_id": "bench_tokens", "version": "1.0.0", "timestamp": time.time()}
+        )
         for i in range(n):
             yield _event(run_id, i + 2, "token", {"node": "node", "delta": "tok "})
         yield _event(run_id, n + 2, "complete", {"result": {"tokens": n}, "timestamp": time.time()})
@@ -44,11 +67,18 @@ async def idle(request):
     run_id = str(uuid.uuid4())
 
     async def body():
-        yield _event(run_id, 1, "start", {"workflow_id": "bench_idle", "version": "1.0.0", "timestamp": time.time()})
+        yield _event(
+            run_id, 1, "start", {"workflow_id": "bench_idle", "version": "1.0.0", "timestamp": time.time()}
+        )
         await asyncio.Event().wait()
 
     return EventSourceResponse(body(), ping=15)
 
 
-app = Starlette(routes=[Route("/one", one, methods=["GET", "POST"]), Route("/tokens", tokens, methods=["GET", "POST"]),
-                        Route("/idle", idle, methods=["GET", "POST"])])
+app = Starlette(
+    routes=[
+        Route("/one", one, methods=["GET", "POST"]),
+        Route("/tokens", tokens, methods=["GET", "POST"]),
+        Route("/idle", idle, methods=["GET", "POST"]),
+    ]
+)

@@ -39,8 +39,12 @@ async def gated(n: int = 1000, gate: str = "", ctx=None) -> dict:
     return {"tokens": n}
 
 
-for name, function in (("bench_one", "bench.one"), ("bench_tokens", "bench.tokens"), ("bench_idle", "bench.idle"),
-                       ("bench_gated", "bench.gated")):
+for name, function in (
+    ("bench_one", "bench.one"),
+    ("bench_tokens", "bench.tokens"),
+    ("bench_idle", "bench.idle"),
+    ("bench_gated", "bench.gated"),
+):
     wf = WorkflowBuilder()
     wf.add_node("FunctionNode", "node", {"function": function})
     nexus_sse.register(name, wf)

@@ -8,7 +8,15 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["register", "register_function", "register_node", "BaseNode", "Param", "WorkflowBuilder", "sse_response"]
+__all__ = [
+    "BaseNode",
+    "Param",
+    "WorkflowBuilder",
+    "register",
+    "register_function",
+    "register_node",
+    "sse_response",
+]
 
 
 def __getattr__(name: str) -> Any:

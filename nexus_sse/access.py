@@ -127,7 +127,9 @@ async def authorize_execute(request: HttpRequest, workflow: Workflow) -> Any:
 
         wait = await asyncio.to_thread(check_rate, request, rate, workflow.slug)
         if wait is not None:
-            raise RateLimitError(f"too many runs of {workflow.slug!r}; retry in {wait:.0f}s", retry_after=wait)
+            raise RateLimitError(
+                f"too many runs of {workflow.slug!r}; retry in {wait:.0f}s", retry_after=wait
+            )
     return user
 
 

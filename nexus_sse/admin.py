@@ -31,8 +31,17 @@ class WorkflowAdmin(admin.ModelAdmin):
     """Code workflows are read-only here but for enable/disable and their policy fields."""
 
     form = WorkflowForm
-    list_display = ("slug", "name", "version", "source", "is_active", "access", "run_count", "last_run_status",
-                    "try_it")
+    list_display = (
+        "slug",
+        "name",
+        "version",
+        "source",
+        "is_active",
+        "access",
+        "run_count",
+        "last_run_status",
+        "try_it",
+    )
     list_filter = ("source", "is_active", "access")
     search_fields = ("slug", "name", "description")
     actions = ("enable", "disable", "duplicate")
@@ -87,15 +96,27 @@ class WorkflowAdmin(admin.ModelAdmin):
                 slug, n = f"{workflow.slug}-copy-{n}", n + 1
             # Every other field, the access policy included: enabling the copy must not open what
             # the original guards (and a field added later is carried without anyone remembering).
-            copied = {f.name: getattr(workflow, f.name) for f in Workflow._meta.concrete_fields
-                      if f.name not in DUPLICATE_OWN_FIELDS}
-            Workflow.objects.create(**copied, slug=slug, name=f"{workflow.name or workflow.slug} (copy)",
-                                    source=Workflow.Source.ADMIN, is_active=False)
-        self.message_user(request, f"{queryset.count()} workflow(s) duplicated (disabled until you enable them).")
+            copied = {
+                f.name: getattr(workflow, f.name)
+                for f in Workflow._meta.concrete_fields
+                if f.name not in DUPLICATE_OWN_FIELDS
+            }
+            Workflow.objects.create(
+                **copied,
+                slug=slug,
+                name=f"{workflow.name or workflow.slug} (copy)",
+                source=Workflow.Source.ADMIN,
+                is_active=False,
+            )
+        self.message_user(
+            request, f"{queryset.count()} workflow(s) duplicated (disabled until you enable them)."
+        )
 
     def get_urls(self) -> list:
-        return [path("<int:pk>/try/", self.admin_site.admin_view(self.try_view), name="nexus_sse_workflow_try"),
-                *super().get_urls()]
+        return [
+            path("<int:pk>/try/", self.admin_site.admin_view(self.try_view), name="nexus_sse_workflow_try"),
+            *super().get_urls(),
+        ]
 
     def try_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """An inputs form built from the input schema; the run's events stream onto the page."""
@@ -134,10 +155,18 @@ def _schema_fields(schema: dict[str, Any]) -> list[dict[str, Any]]:
         widget = {"integer": "number", "number": "number", "boolean": "checkbox"}.get(kind, "text")
         if kind in ("object", "array"):
             widget = "json"
-        fields.append({"name": name, "type": kind, "widget": widget, "required": name in required,
-                       "description": prop.get("description", ""),
-                       "default": json.dumps(prop["default"]) if kind in ("object", "array") and "default" in prop
-                       else prop.get("default", "")})
+        fields.append(
+            {
+                "name": name,
+                "type": kind,
+                "widget": widget,
+                "required": name in required,
+                "description": prop.get("description", ""),
+                "default": json.dumps(prop["default"])
+                if kind in ("object", "array") and "default" in prop
+                else prop.get("default", ""),
+            }
+        )
     return fields
 
 
@@ -189,7 +218,9 @@ class RunAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{run.pk}: {state}")
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ):
         run = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if run is not None and not run.finished:

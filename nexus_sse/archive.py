@@ -38,7 +38,10 @@ def _insert_run_sql(alias: str) -> tuple[str, tuple]:
     conn = connections[alias]
     fields = tuple(Run._meta.concrete_fields)
     columns = ", ".join(_quote(conn, f.column) for f in fields)
-    return f"INSERT INTO {_quote(conn, Run._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})", fields
+    return (
+        f"INSERT INTO {_quote(conn, Run._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})",
+        fields,
+    )
 
 
 @functools.cache
@@ -46,7 +49,9 @@ def _insert_events_sql(alias: str) -> str:
     conn = connections[alias]
     cast = "::jsonb" if conn.vendor == "postgresql" else ""
     opts = RunEvent._meta
-    columns = ", ".join(_quote(conn, opts.get_field(n).column) for n in ("run", "seq", "event", "data", "created_at"))
+    columns = ", ".join(
+        _quote(conn, opts.get_field(n).column) for n in ("run", "seq", "event", "data", "created_at")
+    )
     return f"INSERT INTO {_quote(conn, opts.db_table)} ({columns}) VALUES (%s, %s, %s, %s{cast}, %s)"
 
 

@@ -104,8 +104,11 @@ class FastPathApplication:
         for name, _ in scope["headers"]:
             if name == b"cookie" or name == b"origin":
                 return None
-        if settings.PREPEND_WWW or settings.DISALLOWED_USER_AGENTS or (
-                settings.SECURE_SSL_REDIRECT and scope.get("scheme") != "https"):
+        if (
+            settings.PREPEND_WWW
+            or settings.DISALLOWED_USER_AGENTS
+            or (settings.SECURE_SSL_REDIRECT and scope.get("scheme") != "https")
+        ):
             return None
         body = io.BytesIO()
         try:

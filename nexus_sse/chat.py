@@ -25,14 +25,23 @@ def chat_workflows(user: Any) -> list[dict[str, Any]]:
             graph = registry.graph_for(workflow)
         except NexusError:
             continue
-        agents = [n for n in graph.nodes.values() if isinstance(n, LLMAgentNode)
-                  and {"message", "messages"} & set(graph.open_inputs(n.node_id))]
+        agents = [
+            n
+            for n in graph.nodes.values()
+            if isinstance(n, LLMAgentNode) and {"message", "messages"} & set(graph.open_inputs(n.node_id))
+        ]
         if not agents or not access.may_execute(user, workflow):
             continue
         alias = agents[0].config.get("provider") or conf.get("DEFAULT_LLM_PROVIDER")
         backend = (conf.get("LLM_PROVIDERS").get(alias) or {}).get("BACKEND", alias)
-        found.append({"slug": workflow.slug, "name": workflow.name or workflow.slug,
-                      "demo": backend == "offline", "provider": alias})
+        found.append(
+            {
+                "slug": workflow.slug,
+                "name": workflow.name or workflow.slug,
+                "demo": backend == "offline",
+                "provider": alias,
+            }
+        )
     return found
 
 
@@ -43,14 +52,23 @@ def chat_page(request: HttpRequest, workflow: str | None = None) -> HttpResponse
     options = chat_workflows(request.user)
     if workflow is not None and workflow not in {o["slug"] for o in options}:
         raise Http404("no chat workflow with that name")
-    selected = workflow or next((o["slug"] for o in options if o["slug"] == "chat"), None) or (
-        options[0]["slug"] if options else None)
+    selected = (
+        workflow
+        or next((o["slug"] for o in options if o["slug"] == "chat"), None)
+        or (options[0]["slug"] if options else None)
+    )
     context = {
         "workflows": options,
         "selected": selected,
         "execute_url": reverse(f"{namespace}:execute", args=["__workflow__"]),
-        "events_url": reverse(f"{namespace}:run-events", args=[PLACEHOLDER_RUN]).replace(PLACEHOLDER_RUN, "__run__"),
-        "cancel_url": reverse(f"{namespace}:run-cancel", args=[PLACEHOLDER_RUN]).replace(PLACEHOLDER_RUN, "__run__"),
-        "status_url": reverse(f"{namespace}:run-detail", args=[PLACEHOLDER_RUN]).replace(PLACEHOLDER_RUN, "__run__"),
+        "events_url": reverse(f"{namespace}:run-events", args=[PLACEHOLDER_RUN]).replace(
+            PLACEHOLDER_RUN, "__run__"
+        ),
+        "cancel_url": reverse(f"{namespace}:run-cancel", args=[PLACEHOLDER_RUN]).replace(
+            PLACEHOLDER_RUN, "__run__"
+        ),
+        "status_url": reverse(f"{namespace}:run-detail", args=[PLACEHOLDER_RUN]).replace(
+            PLACEHOLDER_RUN, "__run__"
+        ),
     }
     return render(request, "nexus_sse/chat.html", context)

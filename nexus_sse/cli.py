@@ -16,28 +16,54 @@ from typing import Any
 
 from nexus_sse.exceptions import NexusError
 
-EXIT_CODES = {"ValidationError": 2, "AuthenticationError": 3, "PermissionDenied": 4, "NotFound": 5,
-              "RateLimitError": 6, "NodeError": 7, "TimeoutError": 8, "CancelledError": 9, "InternalError": 10,
-              "ConnectionLost": 11}
+EXIT_CODES = {
+    "ValidationError": 2,
+    "AuthenticationError": 3,
+    "PermissionDenied": 4,
+    "NotFound": 5,
+    "RateLimitError": 6,
+    "NodeError": 7,
+    "TimeoutError": 8,
+    "CancelledError": 9,
+    "InternalError": 10,
+    "ConnectionLost": 11,
+}
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, url_required: bool) -> None:
     parser.add_argument("workflow", help="the workflow's name")
-    parser.add_argument("--input", "-i", action="append", default=[], metavar="KEY=VALUE",
-                        help="an input (VALUE is JSON if it parses, else a string; node.key feeds one node)")
+    parser.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an input (VALUE is JSON if it parses, else a string; node.key feeds one node)",
+    )
     parser.add_argument("--json", metavar="FILE", help="inputs as a JSON object from FILE ('-': stdin)")
-    parser.add_argument("--url", required=url_required, default=None if not url_required else None,
-                        help="the server where nexus_sse is mounted, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--token", default=os.environ.get("NEXUS_SSE_TOKEN"),
-                        help="API token (Authorization: Token); default $NEXUS_SSE_TOKEN")
-    parser.add_argument("--plain", action="store_true", default=None,
-                        help="plain lines even on a terminal (the default when output is not one)")
+    parser.add_argument(
+        "--url",
+        required=url_required,
+        default=None if not url_required else None,
+        help="the server where nexus_sse is mounted, e.g. http://127.0.0.1:8000",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("NEXUS_SSE_TOKEN"),
+        help="API token (Authorization: Token); default $NEXUS_SSE_TOKEN",
+    )
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        default=None,
+        help="plain lines even on a terminal (the default when output is not one)",
+    )
 
 
 def parse_inputs(pairs: Iterable[str], json_file: str | None) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     if json_file:
-        with (sys.stdin if json_file == "-" else open(json_file)) as handle:
+        with sys.stdin if json_file == "-" else open(json_file) as handle:
             loaded = json.load(handle)
         if not isinstance(loaded, dict):
             raise ValueError("--json must contain a JSON object")

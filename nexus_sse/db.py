@@ -138,7 +138,9 @@ def _write_together(writes: list[tuple[Callable[..., Any], tuple]]) -> list[Base
 
 
 #: one per event loop (tests run many loops; a dead loop's entry goes with it)
-_group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _GroupCommit] = weakref.WeakKeyDictionary()
+_group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _GroupCommit] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def write(func: Callable[..., Any], *args: Any) -> None:

@@ -32,7 +32,9 @@ async def ready(request: HttpRequest) -> JsonResponse:
         except Exception as exc:
             checks[name] = f"unavailable: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    return JsonResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+    )
 
 
 async def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -57,7 +57,9 @@ class Workflow(models.Model):
         CODE = "code", "code"
         ADMIN = "admin", "admin"
 
-    slug = models.SlugField(max_length=100, unique=True, help_text="The name in URLs: /workflows/<slug>/execute")
+    slug = models.SlugField(
+        max_length=100, unique=True, help_text="The name in URLs: /workflows/<slug>/execute"
+    )
     name = models.CharField(max_length=200, blank=True)
     version = models.CharField(max_length=50, default="1.0.0")
     description = models.TextField(blank=True)
@@ -74,15 +76,21 @@ class Workflow(models.Model):
     # Policy: editable for code workflows too.
     access = models.CharField(max_length=20, choices=Access.choices, default=Access.DEFAULT, blank=True)
     permission = models.CharField(
-        max_length=150, blank=True, validators=[validate_permission],
+        max_length=150,
+        blank=True,
+        validators=[validate_permission],
         help_text='For access "permission": "app_label.codename".',
     )
     rate_limit = models.CharField(
-        max_length=30, blank=True, validators=[validate_rate],
+        max_length=30,
+        blank=True,
+        validators=[validate_rate],
         help_text='Runs per user (per IP when anonymous), e.g. "10/min"; blank: default.',
     )
     input_schema = models.JSONField(
-        null=True, blank=True, validators=[validate_input_schema],
+        null=True,
+        blank=True,
+        validators=[validate_input_schema],
         help_text="JSON Schema of the inputs (admin workflows; code ones declare it in code).",
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -21,7 +21,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from nexus_sse import archive, conf, db, metrics, sse
-from nexus_sse.logs import current_run
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.eventlog.base import EXECUTOR_ID
 from nexus_sse.exceptions import (
@@ -32,6 +31,7 @@ from nexus_sse.exceptions import (
     RunCancelledError,
     RunTimeoutError,
 )
+from nexus_sse.logs import current_run
 from nexus_sse.models import Run, RunEvent, Workflow
 from nexus_sse.workflows.builder import WorkflowGraph
 from nexus_sse.workflows.runtime import run_graph
@@ -125,7 +125,9 @@ class Executor:
                     await db.write(_save_run, self.run, batch)
                     self.persisted = True
             except Exception:
-                logger.exception("run %s: archiving %d events failed; retrying at the end", self.run_id, len(batch))
+                logger.exception(
+                    "run %s: archiving %d events failed; retrying at the end", self.run_id, len(batch)
+                )
                 self.pending[:0] = batch
             else:
                 # Flushes run one at a time and a failed batch goes back in front of the next one,
@@ -200,8 +202,12 @@ class Executor:
             archived_all = False
             logger.exception("run %s: recording the end failed", self.run_id)
             if event == "complete":
-                event, data = "error", self.stamp("error", {"error": "Could not record the result.",
-                                                            "error_type": "InternalError"})
+                event, data = (
+                    "error",
+                    self.stamp(
+                        "error", {"error": "Could not record the result.", "error_type": "InternalError"}
+                    ),
+                )
         try:
             await self.log.append(self.run_id, event, data, seq=terminal.seq)
             metrics.events_appended.inc()
@@ -272,16 +278,35 @@ def _save_run(run: Run, events: list[LogEvent]) -> None:
 
 def public_message(error: NexusError) -> str:
     """The message clients see: node internals only when EXPOSE_ERRORS (default: DEBUG)."""
-    if isinstance(error, (NodeError, InternalError)) and not getattr(error, "public", False) \
-            and not conf.expose_errors():
+    if (
+        isinstance(error, (NodeError, InternalError))
+        and not getattr(error, "public", False)
+        and not conf.expose_errors()
+    ):
         node = error.extra.get("node")
         return f"Node {node!r} failed." if node else error.default_message
     return error.message
 
 
 #: Run's columns in the order Model.__init__ takes them positionally (checked by new_run)
-_RUN_FIELDS = ("id", "workflow_id", "workflow_version", "status", "mode", "inputs", "result", "outputs", "error",
-               "error_type", "user_id", "executor", "created_at", "started_at", "finished_at", "execution_time")
+_RUN_FIELDS = (
+    "id",
+    "workflow_id",
+    "workflow_version",
+    "status",
+    "mode",
+    "inputs",
+    "result",
+    "outputs",
+    "error",
+    "error_type",
+    "user_id",
+    "executor",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "execution_time",
+)
 
 
 @functools.cache
@@ -324,15 +349,33 @@ def new_run(workflow: Workflow, mode: str, inputs: dict, user: Any = None) -> Ru
     on every execute request (the order is checked against the model once)."""
     _check_run_fields()
     now = timezone.now()
-    run = Run(new_run_id(), workflow.pk, workflow.version, Run.Status.RUNNING, mode, inputs, None, None, "", "",
-              user.pk if user is not None else None, EXECUTOR_ID, now, now, None, None)
+    run = Run(
+        new_run_id(),
+        workflow.pk,
+        workflow.version,
+        Run.Status.RUNNING,
+        mode,
+        inputs,
+        None,
+        None,
+        "",
+        "",
+        user.pk if user is not None else None,
+        EXECUTOR_ID,
+        now,
+        now,
+        None,
+        None,
+    )
     Run.workflow.field.set_cached_value(run, workflow)  # run.workflow without a query, as Run(workflow=...)
     if user is not None:
         Run.user.field.set_cached_value(run, user)
     return run
 
 
-async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user: Any = None, mode: str = "stream") -> Run:
+async def start(
+    workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user: Any = None, mode: str = "stream"
+) -> Run:
     """Create the Run, append its ``start`` event, and execute it in a task of its own."""
     await recover_interrupted_once()
     run = new_run(workflow, mode, inputs, user if getattr(user, "is_authenticated", False) else None)
@@ -351,8 +394,12 @@ async def start(workflow: Workflow, graph: WorkflowGraph, inputs: dict, *, user:
         await executor.emit("start", {"workflow_id": workflow.slug, "version": workflow.version})
     except EventLogUnavailable as exc:  # the run never started: do not leave its row "running"
         if persist_now:
-            failed = {"status": Run.Status.FAILED, "error": exc.message, "error_type": exc.error_type,
-                      "finished_at": timezone.now()}
+            failed = {
+                "status": Run.Status.FAILED,
+                "error": exc.message,
+                "error_type": exc.error_type,
+                "finished_at": timezone.now(),
+            }
             await db.call(lambda: Run.objects.filter(pk=run.pk).update(**failed))
         raise
     # A fresh context: the run must not inherit the request's ThreadSensitiveContext, whose thread
@@ -372,8 +419,15 @@ async def _queue(run: Run, workflow: Workflow) -> Run:
     from nexus_sse import worker
 
     run.status, run.executor = Run.Status.PENDING, ""
-    data = {"workflow_id": workflow.slug, "version": workflow.version, "run_id": str(run.pk), "timestamp": time.time()}
-    await db.call(_save_run, run, [LogEvent(str(run.pk), 1, "start", sse.dumps(data))])  # row and event together
+    data = {
+        "workflow_id": workflow.slug,
+        "version": workflow.version,
+        "run_id": str(run.pk),
+        "timestamp": time.time(),
+    }
+    await db.call(
+        _save_run, run, [LogEvent(str(run.pk), 1, "start", sse.dumps(data))]
+    )  # row and event together
     metrics.runs_started.labels(workflow=workflow.slug).inc()
     await get_event_log().append(str(run.pk), "start", data, seq=1)
     await db.call(worker.enqueue, str(run.pk))
@@ -385,8 +439,11 @@ async def execute_queued(run_id: str) -> None:
     from nexus_sse import registry
 
     await get_event_log().announce()  # alive before the row names this worker as the executor
-    claimed = await db.call(lambda: Run.objects.filter(pk=run_id, status=Run.Status.PENDING).update(
-        status=Run.Status.RUNNING, executor=EXECUTOR_ID, started_at=timezone.now()))
+    claimed = await db.call(
+        lambda: Run.objects.filter(pk=run_id, status=Run.Status.PENDING).update(
+            status=Run.Status.RUNNING, executor=EXECUTOR_ID, started_at=timezone.now()
+        )
+    )
     if not claimed:
         return  # cancelled while queued, or another worker has it
     run = await db.call(lambda: Run.objects.select_related("workflow").get(pk=run_id))
@@ -411,7 +468,9 @@ def _ensure_watchdog() -> None:
     loop = asyncio.get_running_loop()
     task = _watchdogs.get(loop)
     if task is None or task.done():
-        _watchdogs[loop] = loop.create_task(_watch_all(), name="nexus_sse watchdog", context=contextvars.Context())
+        _watchdogs[loop] = loop.create_task(
+            _watch_all(), name="nexus_sse watchdog", context=contextvars.Context()
+        )
 
 
 async def _watch_all() -> None:
@@ -433,14 +492,25 @@ async def cancel(run: Run) -> str:
         return run.status
     log = get_event_log()
     if run.status == Run.Status.PENDING and not run.executor:  # still queued: no worker has it yet
-        if await db.call(lambda: Run.objects.filter(pk=run.pk, status=Run.Status.PENDING).update(
-                status=Run.Status.CANCELLED, error="Cancelled by request.", error_type="CancelledError",
-                finished_at=timezone.now())):
-            data = {"error": "Cancelled by request.", "error_type": "CancelledError", "run_id": str(run.pk),
-                    "timestamp": time.time()}
+        if await db.call(
+            lambda: Run.objects.filter(pk=run.pk, status=Run.Status.PENDING).update(
+                status=Run.Status.CANCELLED,
+                error="Cancelled by request.",
+                error_type="CancelledError",
+                finished_at=timezone.now(),
+            )
+        ):
+            data = {
+                "error": "Cancelled by request.",
+                "error_type": "CancelledError",
+                "run_id": str(run.pk),
+                "timestamp": time.time(),
+            }
             last = await log.last_event(str(run.pk))
             seq = (last.seq if last else 0) + 1
-            await db.call(archive.insert_events, str(run.pk), [LogEvent(str(run.pk), seq, "error", sse.dumps(data))])
+            await db.call(
+                archive.insert_events, str(run.pk), [LogEvent(str(run.pk), seq, "error", sse.dumps(data))]
+            )
             await log.append(str(run.pk), "error", data, seq=seq)
             await log.finished(str(run.pk))
             return Run.Status.CANCELLED
@@ -516,7 +586,9 @@ async def recover_interrupted() -> int:
     log = get_event_log()
     count = 0
     unfinished = await db.call(  # runs with no executor are queued for a worker, not lost
-        lambda: list(Run.objects.filter(status__in=Run.UNFINISHED).exclude(executor=EXECUTOR_ID).exclude(executor=""))
+        lambda: list(
+            Run.objects.filter(status__in=Run.UNFINISHED).exclude(executor=EXECUTOR_ID).exclude(executor="")
+        )
     )
     for run in unfinished:
         if not await log.executor_alive(run.executor) and await mark_interrupted(run):

@@ -53,8 +53,10 @@ def install() -> None:
 def _start_drain(loop: asyncio.AbstractEventLoop, previous: Any, signum: int, frame: Any) -> None:
     if draining():
         return
-    logger.warning("SIGTERM: draining (streams end with a retry hint; runs get %ss to finish)",
-                   conf.get("SHUTDOWN_GRACE_SECONDS"))
+    logger.warning(
+        "SIGTERM: draining (streams end with a retry hint; runs get %ss to finish)",
+        conf.get("SHUTDOWN_GRACE_SECONDS"),
+    )
     drain_event().set()
     from nexus_sse.eventlog import get_event_log
 
@@ -69,7 +71,9 @@ async def _finish_then_stop(previous: Any, signum: int, frame: Any) -> None:
     if tasks:
         done, pending = await asyncio.wait(tasks, timeout=conf.get("SHUTDOWN_GRACE_SECONDS"))
         if pending:
-            logger.warning("%d run(s) still going after the grace period: they will be interrupted", len(pending))
+            logger.warning(
+                "%d run(s) still going after the grace period: they will be interrupted", len(pending)
+            )
     if callable(previous):
         previous(signum, frame)
     elif previous == signal.SIG_DFL:

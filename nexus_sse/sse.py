@@ -36,7 +36,8 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 #: same for default options). No cycle check (markers=None): a cyclic value hits the recursion
 #: limit instead, still an error; event data comes from JSON or node outputs, which are trees.
 _C_ENCODER = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
-    None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
+    None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
+)
 
 
 def dumps(data: Any) -> str:

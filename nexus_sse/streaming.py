@@ -16,10 +16,10 @@ from typing import Any
 from django.http import HttpRequest, StreamingHttpResponse
 
 from nexus_sse import conf, metrics, shutdown, sse
-from nexus_sse.logs import current_run
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.eventlog.base import READ_BATCH
 from nexus_sse.exceptions import EventLogUnavailable
+from nexus_sse.logs import current_run
 
 logger = logging.getLogger("nexus_sse.streaming")
 
@@ -57,8 +57,9 @@ def sse_response(
 class SSEResponse(StreamingHttpResponse):
     """A streaming response that runs ``on_close`` callbacks when Django closes it (however it ended)."""
 
-    def __init__(self, content: AsyncIterator[bytes], *args: Any, on_close: list | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, content: AsyncIterator[bytes], *args: Any, on_close: list | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(content, *args, **kwargs)
         #: the body as it is, bytes already (the fast path sends these without Django's wrappers)
         self.chunks = content
@@ -73,8 +74,13 @@ class SSEResponse(StreamingHttpResponse):
         super().close()
 
 
-def _response(content: AsyncIterator[bytes], *, request: HttpRequest | None, headers: dict | None,
-              on_close: list | None = None) -> StreamingHttpResponse:
+def _response(
+    content: AsyncIterator[bytes],
+    *,
+    request: HttpRequest | None,
+    headers: dict | None,
+    on_close: list | None = None,
+) -> StreamingHttpResponse:
     if request is not None:
         # GZipMiddleware compresses streams in blocks, holding events back. It looks at
         # Accept-Encoding when the response passes through it; without it, it leaves us alone.
@@ -119,7 +125,10 @@ async def release_request_thread() -> None:
 
 
 async def _guarded(
-    body: AsyncIterator[bytes], retry: int | None, run_id: str | None = None, release_thread: bool = True,
+    body: AsyncIterator[bytes],
+    retry: int | None,
+    run_id: str | None = None,
+    release_thread: bool = True,
     greet: bool = True,
 ) -> AsyncIterator[bytes]:
     if greet:  # (run streams send their retry hint themselves, with their first events)
@@ -181,22 +190,31 @@ async def _with_keepalive(source: AsyncIterator[bytes], interval: float) -> Asyn
             await aclose()
 
 
-def run_stream(run_id: str, after: int, *, request: HttpRequest | None = None,
-               on_close: list | None = None, executor: str | None = None,
-               requested_at: float | None = None) -> StreamingHttpResponse:
+def run_stream(
+    run_id: str,
+    after: int,
+    *,
+    request: HttpRequest | None = None,
+    on_close: list | None = None,
+    executor: str | None = None,
+    requested_at: float | None = None,
+) -> StreamingHttpResponse:
     """The SSE response of a run in the event log: replay after ``after``, then live, to its end.
 
     ``executor`` (the run's executing process) lets the stream notice, while idle, that it died."""
     return _response(
-        _guarded(_follow(run_id, after, executor, requested_at), None, run_id, release_thread=False, greet=False),
+        _guarded(
+            _follow(run_id, after, executor, requested_at), None, run_id, release_thread=False, greet=False
+        ),
         request=request,
         headers={"X-Run-Id": run_id},
         on_close=on_close,
     )
 
 
-def archive_stream(run_id: str, first: list[LogEvent], *, request: HttpRequest | None = None,
-                   on_close: list | None = None) -> StreamingHttpResponse:
+def archive_stream(
+    run_id: str, first: list[LogEvent], *, request: HttpRequest | None = None, on_close: list | None = None
+) -> StreamingHttpResponse:
     """The SSE response of a finished run replayed from the database archive: ``first`` (its first
     page of events), then the rest a page of READ_BATCH at a time, so memory does not grow with the run."""
 
@@ -215,12 +233,14 @@ def archive_stream(run_id: str, first: list[LogEvent], *, request: HttpRequest |
             if not events:
                 return
 
-    return _response(_guarded(replay(), None, run_id), request=request, headers={"X-Run-Id": run_id},
-                     on_close=on_close)
+    return _response(
+        _guarded(replay(), None, run_id), request=request, headers={"X-Run-Id": run_id}, on_close=on_close
+    )
 
 
-async def _follow(run_id: str, after: int, executor: str | None = None,
-                  requested_at: float | None = None) -> AsyncIterator[bytes]:
+async def _follow(
+    run_id: str, after: int, executor: str | None = None, requested_at: float | None = None
+) -> AsyncIterator[bytes]:
     log = get_event_log()
     keepalive = conf.get("KEEPALIVE_SECONDS")
     max_lag = conf.get("SLOW_READER_MAX_LAG")
@@ -383,4 +403,7 @@ async def _executor_of(run_id: str) -> str | None:
     from nexus_sse import db
     from nexus_sse.models import Run
 
-    return await db.call(lambda: Run.objects.filter(pk=run_id).values_list("executor", flat=True).first()) or None
+    return (
+        await db.call(lambda: Run.objects.filter(pk=run_id).values_list("executor", flat=True).first())
+        or None
+    )

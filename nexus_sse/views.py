@@ -46,7 +46,8 @@ def api_view(*methods: str) -> Callable[[View], View]:
         async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in methods:
                 response = JsonResponse(
-                    {"error": f"method {request.method} not allowed", "error_type": "ValidationError"}, status=405
+                    {"error": f"method {request.method} not allowed", "error_type": "ValidationError"},
+                    status=405,
                 )
                 response["Allow"] = ", ".join(methods)
                 return response
@@ -143,8 +144,9 @@ async def execute(request: HttpRequest, name: str) -> HttpResponse:
         raise
     run_id = str(run.pk)
     if stream:
-        return run_stream(run_id, 0, request=request, on_close=[release], executor=run.executor,
-                          requested_at=requested_at)
+        return run_stream(
+            run_id, 0, request=request, on_close=[release], executor=run.executor, requested_at=requested_at
+        )
     if run_mode == "async":
         return JsonResponse({"run_id": run_id, "status": "pending", **run_urls(request, run_id)}, status=202)
     end = await runs.wait_for_end(run_id)
@@ -152,15 +154,17 @@ async def execute(request: HttpRequest, name: str) -> HttpResponse:
     if end.event == "error":
         error_cls = ERROR_TYPES.get(data["error_type"], InternalError)
         return error_response(error_cls(data["error"]), run_id=run_id)
-    return JsonResponse({
-        "run_id": run_id,
-        "workflow_id": workflow.slug,
-        "version": workflow.version,
-        "status": Run.Status.COMPLETED,
-        "result": data["result"],
-        "outputs": data["outputs"],
-        "execution_time": data["execution_time"],
-    })
+    return JsonResponse(
+        {
+            "run_id": run_id,
+            "workflow_id": workflow.slug,
+            "version": workflow.version,
+            "status": Run.Status.COMPLETED,
+            "result": data["result"],
+            "outputs": data["outputs"],
+            "execution_time": data["execution_time"],
+        }
+    )
 
 
 async def start_run(name: str, workflow: Workflow, graph: Any, inputs: dict, user: Any, mode: str) -> Run:
@@ -184,15 +188,19 @@ async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
         await runs.mark_interrupted(run)
         last = await log.last_event(run_id)
     elif last is None and not run.finished:
-        return run_stream(run_id, after, request=request, on_close=[access.acquire_stream(request)],
-                          executor=run.executor)
+        return run_stream(
+            run_id, after, request=request, on_close=[access.acquire_stream(request)], executor=run.executor
+        )
     if last is not None:
         if after > last.seq:
-            raise ValidationError(f"Last-Event-ID is ahead of the run (last seq {last.seq})", path="Last-Event-ID")
+            raise ValidationError(
+                f"Last-Event-ID is ahead of the run (last seq {last.seq})", path="Last-Event-ID"
+            )
         if last.terminal and after >= last.seq:
             return HttpResponse(status=204)
-        return run_stream(run_id, after, request=request, on_close=[access.acquire_stream(request)],
-                          executor=run.executor)
+        return run_stream(
+            run_id, after, request=request, on_close=[access.acquire_stream(request)], executor=run.executor
+        )
     events = await streaming.read_archive(run_id, after)
     if not events:
         last_row = await db.call(lambda: RunEvent.objects.filter(run_id=run_id).order_by("-seq").first())
@@ -253,4 +261,6 @@ async def run_cancel(request: HttpRequest, run_id: str) -> HttpResponse:
     """Stop a run; its stream ends with an ``error`` event of type CancelledError."""
     run = await get_run(request, run_id)
     status = await runs.cancel(run)
-    return JsonResponse({"run_id": str(run.pk), "status": status}, status=202 if status == "cancelling" else 200)
+    return JsonResponse(
+        {"run_id": str(run.pk), "status": status}, status=202 if status == "cancelling" else 200
+    )

@@ -42,4 +42,6 @@ async def _execute(run_id: str) -> None:
 
 def enqueue(run_id: str) -> None:
     """Queue the run for a worker (backend and queue from NEXUS_SSE, read now)."""
-    execute_run.using(backend=conf.get("TASKS_BACKEND"), queue_name=conf.get("TASKS_QUEUE")).enqueue(run_id=run_id)
+    execute_run.using(backend=conf.get("TASKS_BACKEND"), queue_name=conf.get("TASKS_QUEUE")).enqueue(
+        run_id=run_id
+    )

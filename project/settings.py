@@ -72,7 +72,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": BASE_DIR / "db.sqlite3",
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
 
@@ -102,7 +105,9 @@ LOGGING = {
     "filters": {"run_id": {"()": "nexus_sse.logs.RunIdFilter"}},
     "formatters": {"run": {"format": "%(asctime)s %(levelname)s %(name)s run=%(run_id)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["run_id"], "formatter": "run"}},
-    "loggers": {"nexus_sse": {"handlers": ["console"], "level": os.environ.get("NEXUS_SSE_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "nexus_sse": {"handlers": ["console"], "level": os.environ.get("NEXUS_SSE_LOG_LEVEL", "INFO")}
+    },
 }
 
 # The REST API's schema and docs (nexus_sse.api adds the SSE endpoints to the schema).

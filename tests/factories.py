@@ -10,12 +10,17 @@ from django.test import Client
 from nexus_sse.models import Workflow
 
 
-def user(name: str = "ann", *, staff: bool = False, superuser: bool = False, perms: tuple[str, ...] = ()) -> User:
-    account = User.objects.create_user(name, f"{name}@example.com", "pw", is_staff=staff or superuser,
-                                       is_superuser=superuser)
+def user(
+    name: str = "ann", *, staff: bool = False, superuser: bool = False, perms: tuple[str, ...] = ()
+) -> User:
+    account = User.objects.create_user(
+        name, f"{name}@example.com", "pw", is_staff=staff or superuser, is_superuser=superuser
+    )
     for perm in perms:
         app_label, codename = perm.split(".")
-        account.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        account.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
     return account
 
 
@@ -30,8 +35,10 @@ def session_cookies(account: User) -> dict[str, str]:
     client = Client()
     client.force_login(account)
     client.get("/chat/")  # ensure_csrf_cookie: sets csrftoken
-    return {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value,
-            "csrftoken": client.cookies["csrftoken"].value}
+    return {
+        settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value,
+        "csrftoken": client.cookies["csrftoken"].value,
+    }
 
 
 def set_policy(slug: str, **fields) -> Workflow:

@@ -71,11 +71,23 @@ class FakeOpenAI:
             return self.error(handler, 429, "Rate limit reached", {"Retry-After": "0"})
         last = next((m["content"] for m in reversed(body.get("messages", [])) if m["role"] == "user"), "")
         if model == "fake-nostream":
-            return self.json(handler, 200, {
-                "id": "c1", "object": "chat.completion", "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": f"Echo: {last}"},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
+            return self.json(
+                handler,
+                200,
+                {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": f"Echo: {last}"},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+                },
+            )
         words = [f"w{i} " for i in range(60)] if model == "fake-slow" else f"Echo: {last}".split(" ")
         delay = 0.1 if model == "fake-slow" else 0.0
         handler.send_response(200)
@@ -88,17 +100,36 @@ class FakeOpenAI:
                 return
             for i, word in enumerate(words):
                 text = word if model == "fake-slow" or i == len(words) - 1 else word + " "
-                self.chunk(handler, {"id": "c1", "object": "chat.completion.chunk", "model": model,
-                                     "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+                self.chunk(
+                    handler,
+                    {
+                        "id": "c1",
+                        "object": "chat.completion.chunk",
+                        "model": model,
+                        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+                    },
+                )
                 if model == "fake-error-chunk":
-                    self.chunk(handler, {"error": {"message": "the model overheated", "type": "server_error"}})
+                    self.chunk(
+                        handler, {"error": {"message": "the model overheated", "type": "server_error"}}
+                    )
                     break
                 if delay:
                     time.sleep(delay)
             if body.get("stream_options", {}).get("include_usage"):
-                self.chunk(handler, {"id": "c1", "object": "chat.completion.chunk", "choices": [],
-                                     "usage": {"prompt_tokens": 5, "completion_tokens": len(words),
-                                               "total_tokens": 5 + len(words)}})
+                self.chunk(
+                    handler,
+                    {
+                        "id": "c1",
+                        "object": "chat.completion.chunk",
+                        "choices": [],
+                        "usage": {
+                            "prompt_tokens": 5,
+                            "completion_tokens": len(words),
+                            "total_tokens": 5 + len(words),
+                        },
+                    },
+                )
             self.raw(handler, b"data: [DONE]\n\n")
             self.raw(handler, b"", last=True)
         except (BrokenPipeError, ConnectionResetError):

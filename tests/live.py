@@ -28,8 +28,15 @@ def free_port() -> int:
 class ServerProcess:
     """An ASGI server process on 127.0.0.1 (``kind`` is "uvicorn" or "daphne")."""
 
-    def __init__(self, kind: str = "uvicorn", overrides: dict | None = None, env: dict | None = None,
-                 port: int | None = None, app: str = "project.asgi:application", args: tuple = ()) -> None:
+    def __init__(
+        self,
+        kind: str = "uvicorn",
+        overrides: dict | None = None,
+        env: dict | None = None,
+        port: int | None = None,
+        app: str = "project.asgi:application",
+        args: tuple = (),
+    ) -> None:
         self.kind = kind
         self.app = app
         self.args = tuple(args)  # extra server arguments, e.g. ("--root-path", "/mount") for uvicorn
@@ -45,10 +52,32 @@ class ServerProcess:
 
     def command(self) -> list[str]:
         if self.kind == "uvicorn":
-            return [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1",
-                    "--port", str(self.port), "--lifespan", "off", "--no-access-log", *self.args]
+            return [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                self.app,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--lifespan",
+                "off",
+                "--no-access-log",
+                *self.args,
+            ]
         if self.kind == "daphne":
-            return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *self.args, self.app]
+            return [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                *self.args,
+                self.app,
+            ]
         raise ValueError(self.kind)
 
     def start(self, timeout: float = 30) -> ServerProcess:

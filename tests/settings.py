@@ -7,12 +7,12 @@ open the test database) and NEXUS_TEST_OVERRIDES, a JSON dict merged into NEXUS_
 import json
 import os
 
-from project.settings import *  # noqa: F403
+from project.settings import *
 from project.settings import BASE_DIR
 
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
-INSTALLED_APPS = [*INSTALLED_APPS, "tests"]  # noqa: F405  (tests/workflows.py: test-only workflows)
+INSTALLED_APPS = [*INSTALLED_APPS, "tests"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 _TEST_DB = os.environ.get("NEXUS_TEST_DB_FILE", str(BASE_DIR / ".test-db.sqlite3"))
@@ -23,16 +23,20 @@ if os.environ.get("NEXUS_DB") != "postgres":
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": _TEST_DB if os.environ.get("NEXUS_TEST_SERVER") else str(BASE_DIR / "db.sqlite3"),
             # IMMEDIATE + WAL + a long timeout: the test process and server processes write concurrently.
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
             "TEST": {"NAME": _TEST_DB},
         }
     }
 else:
     # NEXUS_TEST_PG_DB: a name of its own per checkout, so suites in two checkouts can run at once
     _PG_TEST_DB = os.environ.get("NEXUS_TEST_PG_DB", "test_nexus_sse")
-    DATABASES["default"]["TEST"] = {"NAME": _PG_TEST_DB}  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": _PG_TEST_DB}
     if os.environ.get("NEXUS_TEST_SERVER"):
-        DATABASES["default"]["NAME"] = _PG_TEST_DB  # noqa: F405
+        DATABASES["default"]["NAME"] = _PG_TEST_DB
 
 NEXUS_SSE = {
     "KEEPALIVE_SECONDS": 15.0,
@@ -45,7 +49,7 @@ CORS_ALLOWED_ORIGINS = ["https://allowed.example"]
 
 # The worker tier (tests/test_worker.py): Django's tasks framework with django-tasks-db's database backend.
 try:
-    import django.tasks  # noqa: F401  (Django 6.x)
+    import django.tasks
 except ImportError:
     INSTALLED_APPS = [*INSTALLED_APPS, "django_tasks"]  # Django 5.2: the backport
 INSTALLED_APPS = [*INSTALLED_APPS, "django_tasks_db"]

@@ -24,8 +24,19 @@ def nobody(workflows):
 
 
 def definition_post(slug, definition, **extra):
-    return {"slug": slug, "name": slug, "version": "1.0.0", "description": "", "access": "", "permission": "",
-            "rate_limit": "", "input_schema": "null", "is_active": "on", "definition": json.dumps(definition), **extra}
+    return {
+        "slug": slug,
+        "name": slug,
+        "version": "1.0.0",
+        "description": "",
+        "access": "",
+        "permission": "",
+        "rate_limit": "",
+        "input_schema": "null",
+        "is_active": "on",
+        "definition": json.dumps(definition),
+        **extra,
+    }
 
 
 def test_workflow_list_shows_runs_and_last_status(staff):
@@ -34,23 +45,41 @@ def test_workflow_list_shows_runs_and_last_status(staff):
     Run.objects.create(workflow=chat, status="failed")
     page = staff.get("/admin/nexus_sse/workflow/").content.decode()
     assert "chat" in page and "research" in page and "Try it" in page
-    row = page[page.index("/admin/nexus_sse/workflow/%d/change/" % chat.pk):]
-    assert "<td class=\"field-run_count\">2</td>" in row[:2000] and "failed" in row[:2000]
+    row = page[page.index("/admin/nexus_sse/workflow/%d/change/" % chat.pk) :]
+    assert '<td class="field-run_count">2</td>' in row[:2000] and "failed" in row[:2000]
     assert "greet" in staff.get("/admin/nexus_sse/workflow/?q=greet").content.decode()
-    assert "chat" not in staff.get("/admin/nexus_sse/workflow/?source__exact=admin").content.decode().split(
-        "<tbody>")[-1][:500]
+    assert (
+        "chat"
+        not in staff.get("/admin/nexus_sse/workflow/?source__exact=admin")
+        .content.decode()
+        .split("<tbody>")[-1][:500]
+    )
 
 
 @pytest.mark.parametrize(
     ("definition", "message"),
     [
         ({"nodes": [{"id": "x", "type": "Nope"}]}, "unknown node type"),
-        ({"nodes": [{"id": "a", "type": "TemplateNode", "config": {"template": "{x}"}},
-                    {"id": "b", "type": "TemplateNode", "config": {"template": "{x}"}}],
-          "connections": [{"from": "a", "output": "result", "to": "b", "input": "x"},
-                          {"from": "b", "output": "result", "to": "a", "input": "x"}]}, "cycle"),
-        ({"nodes": [{"id": "a", "type": "TemplateNode", "config": {"template": "{x}"}}],
-          "connections": [{"from": "a", "output": "result", "to": "a", "input": "nope"}]}, "has no input"),
+        (
+            {
+                "nodes": [
+                    {"id": "a", "type": "TemplateNode", "config": {"template": "{x}"}},
+                    {"id": "b", "type": "TemplateNode", "config": {"template": "{x}"}},
+                ],
+                "connections": [
+                    {"from": "a", "output": "result", "to": "b", "input": "x"},
+                    {"from": "b", "output": "result", "to": "a", "input": "x"},
+                ],
+            },
+            "cycle",
+        ),
+        (
+            {
+                "nodes": [{"id": "a", "type": "TemplateNode", "config": {"template": "{x}"}}],
+                "connections": [{"from": "a", "output": "result", "to": "a", "input": "nope"}],
+            },
+            "has no input",
+        ),
     ],
 )
 def test_invalid_definitions_are_shown_on_the_form_and_never_saved(staff, definition, message):
@@ -63,8 +92,10 @@ def test_invalid_definitions_are_shown_on_the_form_and_never_saved(staff, defini
 
 def test_field_errors_for_policy_and_schema(staff):
     good = {"nodes": [{"id": "t", "type": "TemplateNode", "config": {"template": "Hi {name}"}}]}
-    response = staff.post("/admin/nexus_sse/workflow/add/", definition_post(
-        "x", good, rate_limit="often", access="permission", input_schema='{"type": 7}'))
+    response = staff.post(
+        "/admin/nexus_sse/workflow/add/",
+        definition_post("x", good, rate_limit="often", access="permission", input_schema='{"type": 7}'),
+    )
     errors = response.context["adminform"].form.errors
     assert set(errors) >= {"rate_limit", "permission", "input_schema"}
     response = staff.post("/admin/nexus_sse/workflow/add/", definition_post("hello", good))
@@ -77,11 +108,18 @@ def test_code_workflows_are_read_only_but_for_policy(staff):
     form_fields = set(page.context["adminform"].form.fields)
     assert form_fields == {"is_active", "access", "permission", "rate_limit"}
     assert "deletelink" not in page.content.decode()
-    response = staff.post(f"/admin/nexus_sse/workflow/{chat.pk}/change/",
-                          {"access": "authenticated", "permission": "", "rate_limit": "3/min"})
+    response = staff.post(
+        f"/admin/nexus_sse/workflow/{chat.pk}/change/",
+        {"access": "authenticated", "permission": "", "rate_limit": "3/min"},
+    )
     assert response.status_code == 302
     chat.refresh_from_db()
-    assert (chat.access, chat.rate_limit, chat.is_active, chat.source) == ("authenticated", "3/min", False, "code")
+    assert (chat.access, chat.rate_limit, chat.is_active, chat.source) == (
+        "authenticated",
+        "3/min",
+        False,
+        "code",
+    )
 
 
 def test_actions_enable_disable_and_duplicate(staff):
@@ -123,26 +161,35 @@ def test_try_it_page_builds_a_form_from_the_input_schema(staff):
 
 
 def test_run_pages_show_the_event_log_and_cancel_finished_runs_harmlessly(staff):
-    run = Run.objects.create(workflow=Workflow.objects.get(slug="greet"), status="completed",
-                             inputs={"name": "x"}, result={"result": "Hello, x!"})
+    run = Run.objects.create(
+        workflow=Workflow.objects.get(slug="greet"),
+        status="completed",
+        inputs={"name": "x"},
+        result={"result": "Hello, x!"},
+    )
     RunEvent.objects.create(run=run, seq=1, event="start", data={"workflow_id": "greet"})
     listing = staff.get("/admin/nexus_sse/run/?status__exact=completed").content.decode()
     assert str(run.pk) in listing
     detail = staff.get(f"/admin/nexus_sse/run/{run.pk}/change/").content.decode()
     assert "Hello, x!" in detail and "workflow_id" in detail and "nexus-live" not in detail
-    response = staff.post("/admin/nexus_sse/run/", {"action": "cancel", "_selected_action": [run.pk]}, follow=True)
+    response = staff.post(
+        "/admin/nexus_sse/run/", {"action": "cancel", "_selected_action": [run.pk]}, follow=True
+    )
     assert "completed" in response.content.decode()
 
 
 def test_a_live_run_page_follows_its_events(staff):
-    run = Run.objects.create(workflow=Workflow.objects.get(slug="slow"), status="running",
-                             executor="elsewhere:1:x")
+    run = Run.objects.create(
+        workflow=Workflow.objects.get(slug="slow"), status="running", executor="elsewhere:1:x"
+    )
     detail = staff.get(f"/admin/nexus_sse/run/{run.pk}/change/").content.decode()
     assert f'data-events-url="/runs/{run.pk}/events"' in detail
 
 
 def test_cancel_from_the_admin_fails_a_run_whose_executor_is_gone(staff):
-    run = Run.objects.create(workflow=Workflow.objects.get(slug="slow"), status="running", executor="gone:1:x")
+    run = Run.objects.create(
+        workflow=Workflow.objects.get(slug="slow"), status="running", executor="gone:1:x"
+    )
     staff.post("/admin/nexus_sse/run/", {"action": "cancel", "_selected_action": [run.pk]})
     run.refresh_from_db()
     assert run.status == "failed" and run.error == "interrupted"
@@ -157,7 +204,10 @@ def test_admin_pages_respect_model_permissions(nobody):
     viewer.force_login(factories.user("viewer", staff=True, perms=("nexus_sse.view_workflow",)))
     page = viewer.get(f"/admin/nexus_sse/workflow/{chat.pk}/change/")
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()  # view only
-    assert viewer.post(f"/admin/nexus_sse/workflow/{chat.pk}/change/", {"access": "public"}).status_code == 403
-    assert viewer.post("/admin/nexus_sse/workflow/", {"action": "disable",
-                                                      "_selected_action": [chat.pk]}).status_code in (200, 302)
+    assert (
+        viewer.post(f"/admin/nexus_sse/workflow/{chat.pk}/change/", {"access": "public"}).status_code == 403
+    )
+    assert viewer.post(
+        "/admin/nexus_sse/workflow/", {"action": "disable", "_selected_action": [chat.pk]}
+    ).status_code in (200, 302)
     assert Workflow.objects.get(slug="chat").is_active  # no change permission: the action was not offered

@@ -45,7 +45,9 @@ def test_a_live_run_page_shows_events_as_they_happen(page, server, workflows):
     import httpx
 
     with httpx.Client(base_url=server.url, timeout=10) as client:
-        run_id = client.post("/workflows/slow/execute", json={"inputs": {"seconds": 2}, "mode": "async"}).json()["run_id"]
+        run_id = client.post(
+            "/workflows/slow/execute", json={"inputs": {"seconds": 2}, "mode": "async"}
+        ).json()["run_id"]
     page.goto(f"{server.url}/admin/nexus_sse/run/{run_id}/change/")
     expect(page.locator("#nexus-events")).to_contain_text("progress")
     # when the run ends the page reloads as a finished run (no live panel)

@@ -42,10 +42,15 @@ DEFINITION = {"nodes": [{"id": "t", "type": "TemplateNode", "config": {"template
 
 def test_creating_admin_workflows_needs_the_add_permission(api):
     anonymous = api.post("/api/workflows/", {"slug": "hi", "definition": DEFINITION}, format="json")
-    assert anonymous.status_code in (401, 403) and anonymous.json()["error_type"] in ("AuthenticationError",
-                                                                                     "PermissionDenied")
+    assert anonymous.status_code in (401, 403) and anonymous.json()["error_type"] in (
+        "AuthenticationError",
+        "PermissionDenied",
+    )
     api.force_authenticate(factories.user("bob"))
-    assert api.post("/api/workflows/", {"slug": "hi", "definition": DEFINITION}, format="json").status_code == 403
+    assert (
+        api.post("/api/workflows/", {"slug": "hi", "definition": DEFINITION}, format="json").status_code
+        == 403
+    )
     api.force_authenticate(factories.user("eve", perms=("nexus_sse.add_workflow",)))
     created = api.post("/api/workflows/", {"slug": "hi", "definition": DEFINITION}, format="json")
     assert created.status_code == 201 and created.json()["source"] == "admin"
@@ -56,13 +61,28 @@ def test_creating_admin_workflows_needs_the_add_permission(api):
     ("definition", "path", "message"),
     [
         ({"nodes": [{"id": "x", "type": "Nope"}]}, "definition.nodes.x.type", "unknown node type"),
-        ({"nodes": [{"id": "a", "type": "TemplateNode", "config": {"template": "{x}"}},
-                    {"id": "b", "type": "TemplateNode", "config": {"template": "{x}"}}],
-          "connections": [{"from": "a", "output": "result", "to": "b", "input": "x"},
-                          {"from": "b", "output": "result", "to": "a", "input": "x"}]}, "definition.connections", "cycle"),
-        ({"nodes": [{"id": "a", "type": "TemplateNode", "config": {"template": "{x}"}}],
-          "connections": [{"from": "a", "output": "result", "to": "ghost", "input": "x"}]},
-         "definition.connections.0", "unknown node"),
+        (
+            {
+                "nodes": [
+                    {"id": "a", "type": "TemplateNode", "config": {"template": "{x}"}},
+                    {"id": "b", "type": "TemplateNode", "config": {"template": "{x}"}},
+                ],
+                "connections": [
+                    {"from": "a", "output": "result", "to": "b", "input": "x"},
+                    {"from": "b", "output": "result", "to": "a", "input": "x"},
+                ],
+            },
+            "definition.connections",
+            "cycle",
+        ),
+        (
+            {
+                "nodes": [{"id": "a", "type": "TemplateNode", "config": {"template": "{x}"}}],
+                "connections": [{"from": "a", "output": "result", "to": "ghost", "input": "x"}],
+            },
+            "definition.connections.0",
+            "unknown node",
+        ),
     ],
 )
 def test_invalid_definitions_are_refused_with_the_failing_path(api, definition, path, message):
@@ -78,8 +98,11 @@ def test_code_workflows_only_change_their_policy_and_cannot_be_deleted(api):
     api.force_authenticate(factories.user("root", superuser=True))
     locked = api.patch("/api/workflows/chat/", {"definition": DEFINITION}, format="json")
     assert locked.status_code == 400 and locked.json()["path"] == "definition"
-    policy = api.patch("/api/workflows/chat/", {"is_active": False, "rate_limit": "5/min", "access": "authenticated"},
-                       format="json")
+    policy = api.patch(
+        "/api/workflows/chat/",
+        {"is_active": False, "rate_limit": "5/min", "access": "authenticated"},
+        format="json",
+    )
     assert policy.status_code == 200
     chat = Workflow.objects.get(slug="chat")
     assert (chat.is_active, chat.rate_limit, chat.access) == (False, "5/min", "authenticated")
@@ -90,17 +113,26 @@ def test_code_workflows_only_change_their_policy_and_cannot_be_deleted(api):
 
 def test_bad_policy_values_are_refused(api):
     api.force_authenticate(factories.user("root", superuser=True))
-    assert api.patch("/api/workflows/chat/", {"rate_limit": "lots"}, format="json").json()["path"] == "rate_limit"
+    assert (
+        api.patch("/api/workflows/chat/", {"rate_limit": "lots"}, format="json").json()["path"]
+        == "rate_limit"
+    )
     response = api.patch("/api/workflows/chat/", {"access": "permission"}, format="json")
     assert response.status_code == 400 and response.json()["path"] == "permission"
-    response = api.post("/api/workflows/", {"slug": "s", "definition": DEFINITION, "input_schema": {"type": 5}},
-                        format="json")
+    response = api.post(
+        "/api/workflows/", {"slug": "s", "definition": DEFINITION, "input_schema": {"type": 5}}, format="json"
+    )
     assert response.status_code == 400 and response.json()["path"] == "input_schema"
 
 
 def make_run(owner=None, slug="greet", status="completed"):
-    return Run.objects.create(workflow=Workflow.objects.get(slug=slug), status=status, user=owner,
-                              inputs={"name": "x"}, result={"result": "Hello, x!"})
+    return Run.objects.create(
+        workflow=Workflow.objects.get(slug=slug),
+        status=status,
+        user=owner,
+        inputs={"name": "x"},
+        result={"result": "Hello, x!"},
+    )
 
 
 def test_runs_are_visible_to_their_owner_and_staff_only(api):
@@ -114,7 +146,9 @@ def test_runs_are_visible_to_their_owner_and_staff_only(api):
     assert detail["result"] == {"result": "Hello, x!"} and detail["events"] == []
     api.force_authenticate(factories.user("staff", staff=True))
     assert api.get("/api/runs/").json()["count"] == 2
-    assert [r["run_id"] for r in api.get("/api/runs/?workflow=chat&status=failed").json()["results"]] == [str(theirs.pk)]
+    assert [r["run_id"] for r in api.get("/api/runs/?workflow=chat&status=failed").json()["results"]] == [
+        str(theirs.pk)
+    ]
     assert api.get("/api/runs/?created_after=yesterday").status_code == 400
 
 
@@ -135,17 +169,27 @@ def test_stream_tokens_are_issued_only_for_what_the_user_may_stream(api):
     assert api.post("/api/stream-tokens/", {}, format="json").json()["error_type"] == "ValidationError"
     api.force_authenticate(factories.user("ann"))
     body = api.post("/api/stream-tokens/", {"workflow": "fail"}, format="json").json()
-    assert body["url"] == f"/workflows/fail/execute?stream_token={body['token']}" and body["expires_in"] == 300
+    assert (
+        body["url"] == f"/workflows/fail/execute?stream_token={body['token']}" and body["expires_in"] == 300
+    )
 
 
 def test_an_admin_workflows_input_schema_is_enforced_before_a_run_starts(workflows):
     from django.test import Client
 
-    factories.admin_workflow("strict", input_schema={
-        "type": "object", "required": ["name"], "additionalProperties": False,
-        "properties": {"name": {"type": "string", "minLength": 2}}})
+    factories.admin_workflow(
+        "strict",
+        input_schema={
+            "type": "object",
+            "required": ["name"],
+            "additionalProperties": False,
+            "properties": {"name": {"type": "string", "minLength": 2}},
+        },
+    )
     client = Client()
-    short = client.post("/workflows/strict/execute", {"inputs": {"name": "a"}}, content_type="application/json")
+    short = client.post(
+        "/workflows/strict/execute", {"inputs": {"name": "a"}}, content_type="application/json"
+    )
     assert short.status_code == 400 and short.json()["path"] == "inputs.name"
     assert Run.objects.filter(workflow__slug="strict").count() == 0
 

@@ -18,8 +18,9 @@ EVENTS = 35
 
 def archived_run() -> str:
     """A completed run whose 35 events are in the archive only (no event log holds it)."""
-    run = Run.objects.create(workflow=Workflow.objects.get(slug="greet"), status=Run.Status.COMPLETED,
-                             finished_at=timezone.now())
+    run = Run.objects.create(
+        workflow=Workflow.objects.get(slug="greet"), status=Run.Status.COMPLETED, finished_at=timezone.now()
+    )
     rows = [RunEvent(run=run, seq=1, event="start", data={"n": 1})]
     rows += [RunEvent(run=run, seq=s, event="token", data={"delta": f"t{s}"}) for s in range(2, EVENTS)]
     rows.append(RunEvent(run=run, seq=EVENTS, event="complete", data={"result": {"n": EVENTS}}))
@@ -58,7 +59,8 @@ async def test_a_finished_runs_archive_is_replayed_a_page_at_a_time(workflows, p
 
 async def test_a_resume_from_the_archive_starts_after_its_cursor(workflows, pages):
     run_id = await asyncio.to_thread(archived_run)
-    messages = await asgi_messages(f"/runs/{run_id}/events", method="GET",
-                                   headers=((b"last-event-id", f"{run_id}:12".encode()),))
+    messages = await asgi_messages(
+        f"/runs/{run_id}/events", method="GET", headers=((b"last-event-id", f"{run_id}:12".encode()),)
+    )
     assert seqs(messages) == list(range(13, EVENTS + 1))
     assert pages == [12, 22, 32]

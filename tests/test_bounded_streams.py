@@ -62,8 +62,17 @@ async def test_wait_after_returns_at_most_one_batch():
     assert len(await log.read_after(RUN, 0)) == 2 * READ_BATCH + 5  # read_after: everything it holds
 
 
-@pytest.mark.parametrize("sizes", [[10] * 5, [CHUNK_BYTES], [CHUNK_BYTES + 1, 5], [40_000, 40_000, 40_000],
-                                   [100] * 2000, [1, CHUNK_BYTES * 3, 1]])
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [10] * 5,
+        [CHUNK_BYTES],
+        [CHUNK_BYTES + 1, 5],
+        [40_000, 40_000, 40_000],
+        [100] * 2000,
+        [1, CHUNK_BYTES * 3, 1],
+    ],
+)
 def test_chunks_are_at_most_chunk_bytes_unless_one_event_is_bigger(sizes):
     wires = [bytes([65 + i % 26]) * n for i, n in enumerate(sizes)]
     out = list(_chunks(wires))
@@ -73,30 +82,52 @@ def test_chunks_are_at_most_chunk_bytes_unless_one_event_is_bigger(sizes):
     assert len(out) <= 2 * sum(sizes) // CHUNK_BYTES + 1 + len(big)  # not one chunk per event
 
 
-@pytest.mark.parametrize(("behind", "lag", "held", "cut"), [
-    (20_001, 0, 1.0, True),          # was caught up, the reader held us up, now far behind
-    (20_001, 15_000, 1.0, True),     # further behind than at the last look
-    (20_001, None, 1.0, False),      # first look of this stream (a resume far behind): a baseline
-    (20_001, 25_000, 1.0, False),    # catching up
-    (20_001, 0, 0.0, False),         # a burst the reader had no time to be slow for
-    (9_000, 0, 1.0, False),          # within SLOW_READER_MAX_LAG
-])
+@pytest.mark.parametrize(
+    ("behind", "lag", "held", "cut"),
+    [
+        (20_001, 0, 1.0, True),  # was caught up, the reader held us up, now far behind
+        (20_001, 15_000, 1.0, True),  # further behind than at the last look
+        (20_001, None, 1.0, False),  # first look of this stream (a resume far behind): a baseline
+        (20_001, 25_000, 1.0, False),  # catching up
+        (20_001, 0, 0.0, False),  # a burst the reader had no time to be slow for
+        (9_000, 0, 1.0, False),  # within SLOW_READER_MAX_LAG
+    ],
+)
 def test_a_reader_is_too_slow_only_when_far_behind_falling_further_and_holding_us_up(behind, lag, held, cut):
     assert _too_slow(behind, lag, held, 10_000) is cut
     assert HELD_SECONDS < 1.0
 
 
-@pytest.mark.parametrize(("value", "ok"), [(10_000, True), (1, True), (None, True), (0, False), (-5, False),
-                                           (True, False), (2.5, False), ("100", False)])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        (10_000, True),
+        (1, True),
+        (None, True),
+        (0, False),
+        (-5, False),
+        (True, False),
+        (2.5, False),
+        ("100", False),
+    ],
+)
 def test_slow_reader_max_lag_is_checked(value, ok):
     with override_settings(NEXUS_SSE={"SLOW_READER_MAX_LAG": value}):
         errors = [e for e in check_settings() if "SLOW_READER_MAX_LAG" in e.msg]
     assert not errors if ok else errors and errors[0].id == "nexus_sse.E003" and errors[0].hint
 
 
-@pytest.mark.parametrize(("options", "ok"), [({}, True), ({"MAXLEN": 5}, True), ({"MAXLEN": 0}, False),
-                                             ({"MAXLEN": "5"}, False), ({"MAXLEN": True}, False),
-                                             ({"URL": "redis://x"}, False)])
+@pytest.mark.parametrize(
+    ("options", "ok"),
+    [
+        ({}, True),
+        ({"MAXLEN": 5}, True),
+        ({"MAXLEN": 0}, False),
+        ({"MAXLEN": "5"}, False),
+        ({"MAXLEN": True}, False),
+        ({"URL": "redis://x"}, False),
+    ],
+)
 def test_memory_log_options_are_checked(options, ok):
     with override_settings(NEXUS_SSE={"EVENT_LOG_OPTIONS": options}):
         errors = [e for e in check_settings() if e.id == "nexus_sse.E008"]
@@ -123,8 +154,12 @@ WINDOW = {"EVENT_LOG_OPTIONS": {"MAXLEN": 50}, "ARCHIVE_BATCH_SIZE": 100}
 @pytest.mark.django_db(transaction=True)
 async def test_a_long_run_keeps_only_its_window_in_memory_and_replays_whole(async_client, workflows):
     with override_settings(NEXUS_SSE=WINDOW):
-        response = await async_client.post("/workflows/tokens/execute", {"inputs": {"count": 1500, "delay": 0}},
-                                           content_type="application/json", headers={"Accept": "text/event-stream"})
+        response = await async_client.post(
+            "/workflows/tokens/execute",
+            {"inputs": {"count": 1500, "delay": 0}},
+            content_type="application/json",
+            headers={"Accept": "text/event-stream"},
+        )
         original = await body_of(response)
         run_id = response["X-Run-Id"]
         await settled(run_id)
@@ -132,7 +167,9 @@ async def test_a_long_run_keeps_only_its_window_in_memory_and_replays_whole(asyn
         assert kept.base > 0 and len(kept.events) <= 50  # the rest is archived only
         # a reader behind the window (from the start, and from seq 7) gets the archived events, then the log's
         replay = await body_of(await async_client.get(f"/runs/{run_id}/events"))
-        tail = await body_of(await async_client.get(f"/runs/{run_id}/events", headers={"Last-Event-ID": f"{run_id}:7"}))
+        tail = await body_of(
+            await async_client.get(f"/runs/{run_id}/events", headers={"Last-Event-ID": f"{run_id}:7"})
+        )
     rows = [(r.seq, r.event, r.data) async for r in RunEvent.objects.filter(run_id=run_id).order_by("seq")]
     assert len(rows) == 1504  # start, progress started, 1500 tokens, progress completed, complete
     assert parsed(original) == parsed(replay) == [(f"{run_id}:{s}", e, d) for s, e, d in rows]
@@ -147,12 +184,18 @@ def parsed(body: bytes) -> list[tuple]:
 @pytest.mark.parametrize("maxlen", [10_000, 50])  # the backlog from the log, or mostly from the archive
 async def test_a_backlog_goes_out_in_chunks_of_at_most_chunk_bytes(async_client, workflows, maxlen):
     with override_settings(NEXUS_SSE={"EVENT_LOG_OPTIONS": {"MAXLEN": maxlen}}):
-        response = await async_client.post("/workflows/bursts/execute", {"inputs": {"count": 2000, "pad": 300}},
-                                           content_type="application/json", headers={"Accept": "text/event-stream"})
+        response = await async_client.post(
+            "/workflows/bursts/execute",
+            {"inputs": {"count": 2000, "pad": 300}},
+            content_type="application/json",
+            headers={"Accept": "text/event-stream"},
+        )
         live = [chunk async for chunk in response.streaming_content]
         run_id = response["X-Run-Id"]
         await settled(run_id)
-        replay = [chunk async for chunk in (await async_client.get(f"/runs/{run_id}/events")).streaming_content]
+        replay = [
+            chunk async for chunk in (await async_client.get(f"/runs/{run_id}/events")).streaming_content
+        ]
     for chunks in (live, replay):
         assert sum(map(len, chunks)) > 10 * CHUNK_BYTES
         assert max(map(len, chunks)) <= CHUNK_BYTES
@@ -181,7 +224,9 @@ async def test_a_run_far_ahead_of_its_archive_waits_for_it_and_loses_nothing(wor
     count = 5000
     with override_settings(NEXUS_SSE={"ARCHIVE_BATCH_SIZE": 100, "ARCHIVE_INTERVAL_SECONDS": 60.0}):
         workflow = await asyncio.to_thread(Workflow.objects.get, slug="tokens")
-        run = await runs.start(workflow, registry.graph_for(workflow), {"count": count, "delay": 0}, mode="async")
+        run = await runs.start(
+            workflow, registry.graph_for(workflow), {"count": count, "delay": 0}, mode="async"
+        )
         executor = runs.local_executor(str(run.pk))
         bound = 100 * runs.ARCHIVE_BACKLOG_BATCHES
         seen, still = -1, 0
@@ -198,7 +243,8 @@ async def test_a_run_far_ahead_of_its_archive_waits_for_it_and_loses_nothing(wor
         end = await asyncio.wait_for(runs.wait_for_end(str(run.pk)), 30)
         await asyncio.wait_for(executor.task, 30)  # (the last backlog is archived after the terminal event)
     assert end.event == "complete"
-    stored = await asyncio.to_thread(lambda: list(RunEvent.objects.filter(run_id=run.pk).order_by("seq")
-                                                  .values_list("seq", flat=True)))
+    stored = await asyncio.to_thread(
+        lambda: list(RunEvent.objects.filter(run_id=run.pk).order_by("seq").values_list("seq", flat=True))
+    )
     # start, progress, every token, progress, complete: in order, none lost
     assert stored == list(range(1, count + 5))

@@ -23,8 +23,10 @@ OVERRIDES = {
     "WORKFLOW_CACHE_SECONDS": 0.0,
     "MAX_BODY_BYTES": 16384,
 }
-STRICT_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
-              "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+STRICT_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +37,15 @@ def fake_llm_server():
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, fake_llm_server):
-    providers = {**OVERRIDES["LLM_PROVIDERS"], "fake": {
-        "BACKEND": "openai", "BASE_URL": fake_llm_server.base_url, "API_KEY": "sk-secret", "MAX_RETRIES": 0}}
+    providers = {
+        **OVERRIDES["LLM_PROVIDERS"],
+        "fake": {
+            "BACKEND": "openai",
+            "BASE_URL": fake_llm_server.base_url,
+            "API_KEY": "sk-secret",
+            "MAX_RETRIES": 0,
+        },
+    }
     overrides = {**OVERRIDES, "LLM_PROVIDERS": providers}
     with ServerProcess("uvicorn", overrides=overrides, app="tests.asgi_static:application") as proc:
         yield proc
@@ -90,7 +99,8 @@ def test_a_reply_streams_in_token_by_token_with_its_progress_and_completes(page,
     assert reply.text_content() == full
     expect(page.locator('#chat-nodes li[data-node="chat_agent"]')).to_have_text("chat_agent completed")
     expect(page.locator(".message.assistant .meta").last).to_have_text(
-        f"offline demo provider · {expected_tokens('Tell me about rivers')} tokens")
+        f"offline demo provider · {expected_tokens('Tell me about rivers')} tokens"
+    )
     send(page, "And lakes?")
     expect(page.locator("#chat-status")).to_have_text("Done")
     assert last_reply(page).text_content() == expected_reply("And lakes?", turn=2)  # history was sent
@@ -116,7 +126,9 @@ def test_stop_cancels_the_run_on_the_server(page, chat_url):
 
 def test_a_dropped_connection_resumes_and_the_reply_completes_exactly_once(page, server, workflows):
     resumes = []
-    page.on("request", lambda r: resumes.append(r.headers.get("last-event-id")) if "/events" in r.url else None)
+    page.on(
+        "request", lambda r: resumes.append(r.headers.get("last-event-id")) if "/events" in r.url else None
+    )
     with TcpProxy(server.port) as proxy:
         page.goto(f"{proxy.url}/chat/")
         send(page, "Cut me off halfway")
@@ -154,8 +166,10 @@ def test_html_in_messages_is_shown_as_text_and_never_run(page, chat_url):
 
 
 def test_the_page_works_under_a_strict_content_security_policy(page, chat_url):
-    page.add_init_script("document.addEventListener('securitypolicyviolation', e => "
-                         "(window.__csp = window.__csp || []).push(e.violatedDirective))")
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => "
+        "(window.__csp = window.__csp || []).push(e.violatedDirective))"
+    )
     refused = []
     page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
 
@@ -185,7 +199,9 @@ def test_a_rate_limited_message_shows_why(page, chat_url):
 def test_http_errors_show_a_clear_message(page, chat_url):
     page.goto(chat_url)
     send(page, "x" * 20_000)  # over MAX_BODY_BYTES
-    expect(last_reply(page)).to_have_text(re.compile(r"^The request was not accepted: request body exceeds 16384 bytes$"))
+    expect(last_reply(page)).to_have_text(
+        re.compile(r"^The request was not accepted: request body exceeds 16384 bytes$")
+    )
     factories.set_policy("chat", access="authenticated")  # changed after the page was loaded
     send(page, "hello")
     expect(last_reply(page)).to_have_text(re.compile(r"^Please log in to use this chat: "))
@@ -213,7 +229,9 @@ def test_the_selector_switches_to_a_real_openai_compatible_provider(page, chat_u
     send(page, "hello model")
     expect(page.locator("#chat-status")).to_have_text("Done")
     assert last_reply(page).text_content() == "Echo: hello model"
-    expect(page.locator(".message.assistant .meta").last).to_have_text(re.compile(r"^openai · fake · \d+ tokens$"))
+    expect(page.locator(".message.assistant .meta").last).to_have_text(
+        re.compile(r"^openai · fake · \d+ tokens$")
+    )
     assert fake_llm_server.requests[-1]["body"]["messages"][-1] == {"role": "user", "content": "hello model"}
     assert Run.objects.filter(workflow__slug="fake_llm").count() == 1
 
@@ -222,7 +240,8 @@ def test_a_provider_error_shows_a_clear_message_without_secrets(page, server, wo
     page.goto(f"{server.url}/chat/fake_llm_broken/")
     send(page, "hello")
     expect(page.locator(".message.assistant.error")).to_contain_text(
-        "The assistant failed: the model server refused the credentials")
+        "The assistant failed: the model server refused the credentials"
+    )
     assert "sk-" not in page.locator("main").inner_text()
     expect(page.locator("#chat-input")).to_be_enabled()
 
@@ -248,7 +267,9 @@ def test_the_page_works_under_a_url_prefix(page, django_db_setup, workflows):
     env = {"DJANGO_SETTINGS_MODULE": "tests.settings_prefixed"}
     calls = []
     page.on("request", lambda r: calls.append(r.url))
-    with ServerProcess("uvicorn", overrides=OVERRIDES, env=env, app="tests.asgi_static:application") as prefixed:
+    with ServerProcess(
+        "uvicorn", overrides=OVERRIDES, env=env, app="tests.asgi_static:application"
+    ) as prefixed:
         page.goto(f"{prefixed.url}/nexus/api/chat/")
         send(page, "from under a prefix")
         expect(page.locator("#chat-status")).to_have_text("Done")

@@ -45,8 +45,9 @@ def test_the_selector_lists_chat_capable_workflows_the_visitor_may_run(client):
     assert ("chat", "1") in options and ("fake_llm", "0") in options
     assert "greet" not in dict(options)  # no LLM agent: not a chat
     factories.set_policy("fake_llm", access="authenticated")
-    assert "fake_llm" not in dict(re.findall(r'<option value="([^"]+)" data-demo="(\d)"',
-                                             client.get("/chat/").content.decode()))
+    assert "fake_llm" not in dict(
+        re.findall(r'<option value="([^"]+)" data-demo="(\d)"', client.get("/chat/").content.decode())
+    )
 
 
 def test_a_workflow_is_preselected_by_its_url(client):
@@ -59,7 +60,8 @@ def test_a_workflow_is_preselected_by_its_url(client):
 def test_a_site_template_overrides_the_page(client, tmp_path, settings):
     (tmp_path / "nexus_sse").mkdir()
     (tmp_path / "nexus_sse" / "chat.html").write_text(
-        '{% extends "nexus_sse/chat.html" %}{% block title %}Ask Acme{% endblock %}')
+        '{% extends "nexus_sse/chat.html" %}{% block title %}Ask Acme{% endblock %}'
+    )
     templates = [{**settings.TEMPLATES[0], "DIRS": [tmp_path]}]
     with override_settings(TEMPLATES=templates):
         html = client.get("/chat/").content.decode()

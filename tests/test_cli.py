@@ -22,7 +22,10 @@ CLI = [str(Path(sys.executable).parent / "nexus-sse"), "run"]
 
 @pytest.fixture(scope="module")
 def server(django_db_setup):
-    overrides = {"ORPHAN_SECONDS": 30.0, "LLM_PROVIDERS": {"offline": {"BACKEND": "offline", "TOKEN_DELAY": 0.01}}}
+    overrides = {
+        "ORPHAN_SECONDS": 30.0,
+        "LLM_PROVIDERS": {"offline": {"BACKEND": "offline", "TOKEN_DELAY": 0.01}},
+    }
     with ServerProcess("uvicorn", overrides=overrides) as proc:
         yield proc
 
@@ -48,18 +51,30 @@ def test_plain_output_and_the_result(url):
 
 def test_inputs_from_json_files_typed_values_and_node_scoped_keys(url, tmp_path):
     (tmp_path / "in.json").write_text(json.dumps({"topic": "tides"}))
-    done = cli("research", "--json", str(tmp_path / "in.json"), "--input", "fetch.delay=0.01",
-               "--input", "summarise.delay=0", "--url", url)
+    done = cli(
+        "research",
+        "--json",
+        str(tmp_path / "in.json"),
+        "--input",
+        "fetch.delay=0.01",
+        "--input",
+        "summarise.delay=0",
+        "--url",
+        url,
+    )
     assert done.returncode == 0 and '"result": "Report on tides:' in done.stdout
     assert "progress fetch running" in done.stdout
 
 
-@pytest.mark.parametrize(("args", "code", "error_type"), [
-    (["fail"], 7, "NodeError"),
-    (["nope"], 5, "NotFound"),
-    (["typed", "--input", "count=x"], 2, "ValidationError"),
-    (["greet", "--input", "no-equals-sign"], 2, "ValidationError"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "error_type"),
+    [
+        (["fail"], 7, "NodeError"),
+        (["nope"], 5, "NotFound"),
+        (["typed", "--input", "count=x"], 2, "ValidationError"),
+        (["greet", "--input", "no-equals-sign"], 2, "ValidationError"),
+    ],
+)
 def test_failures_exit_non_zero_with_the_error_type(url, args, code, error_type):
     done = cli(*args, "--url", url)
     assert done.returncode == code
@@ -73,8 +88,13 @@ def test_an_unreachable_server_is_a_connection_error(django_db_setup):
 
 def test_the_live_display_on_a_terminal(url):
     leader, follower = pty.openpty()
-    process = subprocess.Popen([*CLI, "chat", "--input", "message=Hi there", "--url", url],
-                               stdin=follower, stdout=follower, stderr=follower, close_fds=True)
+    process = subprocess.Popen(
+        [*CLI, "chat", "--input", "message=Hi there", "--url", url],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        close_fds=True,
+    )
     os.close(follower)
     output = b""
     while True:
@@ -96,8 +116,12 @@ def test_the_live_display_on_a_terminal(url):
 
 
 def test_ctrl_c_cancels_the_run_on_the_server(url):
-    process = subprocess.Popen([*CLI, "slow", "--input", "seconds=30", "--url", url],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*CLI, "slow", "--input", "seconds=30", "--url", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     first = process.stdout.readline()
     run_id = re.match(r"start run=([0-9a-f-]{36})", first).group(1)
     process.send_signal(signal.SIGINT)
@@ -107,12 +131,24 @@ def test_ctrl_c_cancels_the_run_on_the_server(url):
 
 def test_manage_py_nexus_sse_run_locally_and_against_a_url(url):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "NEXUS_TEST_SERVER": "1"}
-    local = subprocess.run([sys.executable, "manage.py", "nexus_sse_run", "greet", "--input", "name=Loc"],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    local = subprocess.run(
+        [sys.executable, "manage.py", "nexus_sse_run", "greet", "--input", "name=Loc"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert local.returncode == 0, local.stderr
     assert '"result": "Hello, Loc!"' in local.stdout and "start run=" in local.stdout
-    remote = subprocess.run([sys.executable, "manage.py", "nexus_sse_run", "fail", "--url", url],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    remote = subprocess.run(
+        [sys.executable, "manage.py", "nexus_sse_run", "fail", "--url", url],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert remote.returncode == 7 and "NodeError" in remote.stderr
 
 
@@ -124,18 +160,29 @@ def readme_block(marker: str) -> str:
 
 
 def test_the_readme_client_example_runs(url):
-    done = subprocess.run([sys.executable, "-c", readme_block("client")], env={**os.environ, "NEXUS_URL": url},
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", readme_block("client")],
+        env={**os.environ, "NEXUS_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert 'You said: "Hello!"' in done.stdout and "{'result': 'Hello, Ann!'}" in done.stdout
 
 
 def test_the_readme_cli_examples_run(url):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "NEXUS_TEST_SERVER": "1",
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "NEXUS_TEST_SERVER": "1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
     for line in readme_block("cli").strip().splitlines():
         command = line.split("#")[0].strip().replace("http://127.0.0.1:8000", url)
         command = command.replace("python ", f"{sys.executable} ", 1)
-        done = subprocess.run(command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, (command, done.stderr)
         assert '"result"' in done.stdout

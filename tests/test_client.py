@@ -14,8 +14,11 @@ from tests.live import ServerProcess
 from tests.sse_helpers import wait_for
 from tests.tcp_proxy import TcpProxy
 
-OVERRIDES = {"RETRY_MILLISECONDS": 200, "ORPHAN_SECONDS": 30.0,
-             "LLM_PROVIDERS": {"offline": {"BACKEND": "offline", "TOKEN_DELAY": 0.0}}}
+OVERRIDES = {
+    "RETRY_MILLISECONDS": 200,
+    "ORPHAN_SECONDS": 30.0,
+    "LLM_PROVIDERS": {"offline": {"BACKEND": "offline", "TOKEN_DELAY": 0.0}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +32,18 @@ def url(server, workflows):
     return server.url
 
 
-@pytest.mark.parametrize(("workflow", "inputs", "check"), [
-    ("chat", {"message": "Hello!"}, lambda r: 'You said: "Hello!"' in r["response"]),
-    ("research", {"topic": "tides", "fetch": {"delay": 0.05}, "summarise": {"delay": 0.05}},
-     lambda r: r["result"].startswith("Report on tides:")),
-    ("greet", {"name": "Ann"}, lambda r: r == {"result": "Hello, Ann!"}),
-])
+@pytest.mark.parametrize(
+    ("workflow", "inputs", "check"),
+    [
+        ("chat", {"message": "Hello!"}, lambda r: 'You said: "Hello!"' in r["response"]),
+        (
+            "research",
+            {"topic": "tides", "fetch": {"delay": 0.05}, "summarise": {"delay": 0.05}},
+            lambda r: r["result"].startswith("Report on tides:"),
+        ),
+        ("greet", {"name": "Ann"}, lambda r: r == {"result": "Hello, Ann!"}),
+    ],
+)
 def test_the_client_reads_every_demo_workflow_to_completion(url, workflow, inputs, check):
     with NexusClient(url) as client:
         events = list(client.stream(workflow, inputs))
@@ -58,7 +67,10 @@ async def test_the_async_client_streams_and_runs(url):
 @pytest.mark.parametrize("cut_after", [1, 3, 10, 25])
 def test_a_cut_connection_resumes_with_every_event_exactly_once(server, workflows, cut_after):
     reconnects = []
-    with TcpProxy(server.port) as proxy, NexusClient(proxy.url, on_reconnect=lambda a, d: reconnects.append(d)) as c:
+    with (
+        TcpProxy(server.port) as proxy,
+        NexusClient(proxy.url, on_reconnect=lambda a, d: reconnects.append(d)) as c,
+    ):
         events = []
         for event in c.stream("tokens", {"count": 30, "delay": 0.01}):
             events.append(event)
@@ -70,10 +82,13 @@ def test_a_cut_connection_resumes_with_every_event_exactly_once(server, workflow
     assert len(reconnects) >= 1 and Run.objects.filter(workflow__slug="tokens").count() == 1
 
 
-@pytest.mark.parametrize(("jitter", "expected"), [
-    ("low", [0.2, 0.4, 0.8, 0.8, 0.8, 0.8]),  # never sooner than the retry hint; below the cap at the cap
-    ("high", [0.3, 0.6, 1.0, 1.0, 1.0, 1.0]),
-])
+@pytest.mark.parametrize(
+    ("jitter", "expected"),
+    [
+        ("low", [0.2, 0.4, 0.8, 0.8, 0.8, 0.8]),  # never sooner than the retry hint; below the cap at the cap
+        ("high", [0.3, 0.6, 1.0, 1.0, 1.0, 1.0]),
+    ],
+)
 def test_backoff_honours_retry_and_grows_to_its_cap(monkeypatch, jitter, expected):
     from nexus_sse.client import common
 
@@ -102,13 +117,22 @@ def sse_block(seq, event, data, run="r1"):
 def flaky_resumes():
     """A fake server: the stream drops after 2 events; resumes get 503, then 429, then the rest."""
     answers = [
-        httpx.Response(200, headers={"content-type": "text/event-stream", "x-run-id": "r1"},
-                       text="retry: 10\n\n" + sse_block(1, "start", '{"run_id": "r1"}')
-                       + sse_block(2, "token", '{"delta": "a", "run_id": "r1"}')),
-        httpx.Response(503, headers={"retry-after": "0"}, json={"error": "draining", "error_type": "InternalError"}),
+        httpx.Response(
+            200,
+            headers={"content-type": "text/event-stream", "x-run-id": "r1"},
+            text="retry: 10\n\n"
+            + sse_block(1, "start", '{"run_id": "r1"}')
+            + sse_block(2, "token", '{"delta": "a", "run_id": "r1"}'),
+        ),
+        httpx.Response(
+            503, headers={"retry-after": "0"}, json={"error": "draining", "error_type": "InternalError"}
+        ),
         httpx.Response(429, json={"error": "too many open streams", "error_type": "RateLimitError"}),
-        httpx.Response(200, headers={"content-type": "text/event-stream"},
-                       text=sse_block(3, "complete", '{"result": 1, "run_id": "r1"}')),
+        httpx.Response(
+            200,
+            headers={"content-type": "text/event-stream"},
+            text=sse_block(3, "complete", '{"result": 1, "run_id": "r1"}'),
+        ),
     ]
     seen = []
 
@@ -153,7 +177,10 @@ def test_a_refused_start_is_never_retried():
 
 def test_the_first_reconnect_waits_about_the_servers_retry(server, workflows):
     delays, cut_at = [], []
-    with TcpProxy(server.port) as proxy, NexusClient(proxy.url, on_reconnect=lambda a, d: delays.append(d)) as c:
+    with (
+        TcpProxy(server.port) as proxy,
+        NexusClient(proxy.url, on_reconnect=lambda a, d: delays.append(d)) as c,
+    ):
         resumed_at = None
         for event in c.stream("tokens", {"count": 10, "delay": 0.02}):
             if event.seq == 3:
@@ -225,7 +252,9 @@ async def test_the_async_client_explains_a_cancel_refused_to_a_stream_token(url)
 
     owner = await sync_to_async(lambda: factories.token(factories.user("bob")))()
     async with httpx.AsyncClient(base_url=url) as http:
-        issued = (await http.post("/api/stream-tokens/", json={"workflow": "slow"}, headers=owner)).json()["token"]
+        issued = (await http.post("/api/stream-tokens/", json={"workflow": "slow"}, headers=owner)).json()[
+            "token"
+        ]
         async with AsyncNexusClient(url, stream_token=issued) as client:
             events = client.stream("slow", {"seconds": 20})
             run_id = (await anext(events)).run_id

@@ -142,7 +142,15 @@ def test_a_tasks_queue_or_backend_that_is_not_a_name_is_e009(nexus):
 
 @pytest.mark.parametrize(
     "backend",
-    ["no.such.Backend", "nexus_sse.eventlog.memory.NoSuchLog", "nexus_sse.models.Run", "nodots", 3, None, ["memory"]],
+    [
+        "no.such.Backend",
+        "nexus_sse.eventlog.memory.NoSuchLog",
+        "nexus_sse.models.Run",
+        "nodots",
+        3,
+        None,
+        ["memory"],
+    ],
 )
 def test_an_event_log_backend_that_is_not_one_is_e004(backend):
     (error,) = messages({"EVENT_LOG": backend})
@@ -162,7 +170,10 @@ def test_valid_backends_by_alias_and_by_dotted_path_pass():
 @pytest.mark.parametrize(
     ("nexus", "expected"),
     [
-        ({"LLM_PROVIDERS": {"x": {"BACKEND": "no.such.Provider"}}, "DEFAULT_LLM_PROVIDER": "x"}, {"nexus_sse.E005"}),
+        (
+            {"LLM_PROVIDERS": {"x": {"BACKEND": "no.such.Provider"}}, "DEFAULT_LLM_PROVIDER": "x"},
+            {"nexus_sse.E005"},
+        ),
         ({"LLM_PROVIDERS": {"x": {"BACKEND": 3}}, "DEFAULT_LLM_PROVIDER": "x"}, {"nexus_sse.E005"}),
         ({"LLM_PROVIDERS": ["offline"]}, {"nexus_sse.E005"}),
         ({"DEFAULT_LLM_PROVIDER": "missing"}, {"nexus_sse.E006"}),
@@ -204,6 +215,8 @@ def test_a_missing_asgi_application_is_warning_w001():
 
 @pytest.mark.django_db  # some of Django's own checks open a connection
 def test_manage_py_check_fails_on_an_unknown_key():
-    with override_settings(NEXUS_SSE={"ORPHAN_SECONDZ": 1}), \
-            pytest.raises(SystemCheckError, match="nexus_sse.E002.*ORPHAN_SECONDZ"):
+    with (
+        override_settings(NEXUS_SSE={"ORPHAN_SECONDZ": 1}),
+        pytest.raises(SystemCheckError, match="nexus_sse.E002.*ORPHAN_SECONDZ"),
+    ):
         call_command("check")

@@ -29,9 +29,14 @@ def typed(count: int, ratio: float = 0.5, flag: bool = False, name: str = "x") -
 
 
 @nexus_sse.register_function("tests.engine.optional")
-def optional(meta: dict | None = None, tags: list[str] | None = None, limit: Optional[int] = None,  # noqa: UP045
-             scores: dict[str, float] | None = None, either: int | str = 0,
-             later: Undefined | None = None) -> dict:  # noqa: F821 (a name get_type_hints cannot resolve)
+def optional(
+    meta: dict | None = None,
+    tags: list[str] | None = None,
+    limit: Optional[int] = None,
+    scores: dict[str, float] | None = None,
+    either: int | str = 0,
+    later: Undefined | None = None,  # noqa: F821 (a name get_type_hints cannot resolve)
+) -> dict:
     return {"meta": meta}
 
 
@@ -181,11 +186,21 @@ def test_cycles_are_refused_and_name_their_nodes(connections, stuck):
     ("connections", "message", "path"),
     [
         ([("a", "result", "ghost", "x")], "refers to unknown node 'ghost'", "connections.0"),
-        ([("a", "result", "b", "x"), ("ghost", "result", "b", "y")], "refers to unknown node 'ghost'",
-         "connections.1"),
-        ([("a", "result", "b", "nope")], "node 'b' (TemplateNode) has no input 'nope'; inputs: ['x']",
-         "connections.0"),
-        ([("a", "result", "b", "x"), ("c", "result", "b", "x")], "input b.x is connected twice", "connections.1"),
+        (
+            [("a", "result", "b", "x"), ("ghost", "result", "b", "y")],
+            "refers to unknown node 'ghost'",
+            "connections.1",
+        ),
+        (
+            [("a", "result", "b", "nope")],
+            "node 'b' (TemplateNode) has no input 'nope'; inputs: ['x']",
+            "connections.0",
+        ),
+        (
+            [("a", "result", "b", "x"), ("c", "result", "b", "x")],
+            "input b.x is connected twice",
+            "connections.1",
+        ),
     ],
 )
 def test_bad_connections_are_refused_with_their_index(connections, message, path):
@@ -218,10 +233,16 @@ def test_an_empty_workflow_is_refused():
         (definition({"id": "a", "type": "TemplateNode", "config": []}), "nodes.a", "must be an object"),
         (definition(T | {"id": "a"}, connections={}), "connections", "must be a list"),
         (definition(T | {"id": "a"}, connections=[{"from": "a"}]), "connections.0", "needs string"),
-        (definition(T | {"id": "a"}, T | {"id": "b"}, connections=[conn("a", "result", "b", "x"), "a->b"]),
-         "connections.1", "needs string"),
-        (definition(T | {"id": "a"}, connections=[conn("a", "result", "b", "x") | {"via": "z"}]),
-         "connections.0", "needs string"),
+        (
+            definition(T | {"id": "a"}, T | {"id": "b"}, connections=[conn("a", "result", "b", "x"), "a->b"]),
+            "connections.1",
+            "needs string",
+        ),
+        (
+            definition(T | {"id": "a"}, connections=[conn("a", "result", "b", "x") | {"via": "z"}]),
+            "connections.0",
+            "needs string",
+        ),
         ({"nodes": [T | {"id": "a"}], "input_schema": []}, "input_schema", "must be an object"),
     ],
 )
@@ -236,10 +257,18 @@ def test_from_dict_errors_name_the_path(data, path, message):
     ("data", "path"),
     [
         (definition(T | {"id": "a"}, {"id": "b", "type": "Nope"}), "nodes.b.type"),
-        (definition(T | {"id": "a"}, T | {"id": "b"}, connections=[conn("a", "result", "b", "x"),
-                                                                    conn("a", "result", "z", "x")]),
-         "connections.1"),
-        (definition({"id": "l", "type": "LLMAgentNode", "config": {"temperature": 9}}), "nodes.l.config.temperature"),
+        (
+            definition(
+                T | {"id": "a"},
+                T | {"id": "b"},
+                connections=[conn("a", "result", "b", "x"), conn("a", "result", "z", "x")],
+            ),
+            "connections.1",
+        ),
+        (
+            definition({"id": "l", "type": "LLMAgentNode", "config": {"temperature": 9}}),
+            "nodes.l.config.temperature",
+        ),
     ],
 )
 def test_definitions_that_parse_but_do_not_build_name_the_path(data, path):
@@ -257,11 +286,18 @@ def build_one(node_type: str, config: dict):
 @pytest.mark.parametrize(
     ("config", "message", "path"),
     [
-        ({"function": "tests.engine.not_registered"}, "unknown function 'tests.engine.not_registered'",
-         "nodes.n.config.function"),
+        (
+            {"function": "tests.engine.not_registered"},
+            "unknown function 'tests.engine.not_registered'",
+            "nodes.n.config.function",
+        ),
         ({}, "must name a registered function", "nodes.n.config.function"),
         ({"function": 3}, "must name a registered function", "nodes.n.config.function"),
-        ({"function": "tests.engine.typed", "colour": "red"}, "unknown config keys: ['colour']", "nodes.n.config"),
+        (
+            {"function": "tests.engine.typed", "colour": "red"},
+            "unknown config keys: ['colour']",
+            "nodes.n.config",
+        ),
     ],
 )
 def test_function_node_needs_a_registered_function(config, message, path):
@@ -340,7 +376,10 @@ def test_derived_schema_of_a_function_node_has_types_defaults_required_and_a_nod
     }
     assert schema == {
         "type": "object",
-        "properties": {**params, "n": {"type": "object", "properties": params, "additionalProperties": False}},
+        "properties": {
+            **params,
+            "n": {"type": "object", "properties": params, "additionalProperties": False},
+        },
         "additionalProperties": False,
         "required": ["count"],
     }
@@ -349,8 +388,14 @@ def test_derived_schema_of_a_function_node_has_types_defaults_required_and_a_nod
 def test_optional_and_generic_annotations_give_their_json_type_and_allow_null():
     schema = build_one("FunctionNode", {"function": "tests.engine.optional"}).input_schema
     types = {name: prop.get("type") for name, prop in schema["properties"]["n"]["properties"].items()}
-    assert types == {"meta": ["object", "null"], "tags": ["array", "null"], "limit": ["integer", "null"],
-                     "scores": ["object", "null"], "either": None, "later": None}
+    assert types == {
+        "meta": ["object", "null"],
+        "tags": ["array", "null"],
+        "limit": ["integer", "null"],
+        "scores": ["object", "null"],
+        "either": None,
+        "later": None,
+    }
     validate_inputs(schema, {"meta": {"k": 1}, "tags": ["a"], "limit": None, "scores": None, "either": "x"})
     for name, wrong in [("meta", "text"), ("tags", {}), ("limit", 1.5), ("scores", [1])]:
         with pytest.raises(ValidationError) as info:
@@ -362,7 +407,7 @@ def test_optional_and_generic_annotations_give_their_json_type_and_allow_null():
     ("annotation", "expected"),
     [
         (dict | None, ("object", True)),
-        (Optional[list[int]], ("array", True)),  # noqa: UP045
+        (Optional[list[int]], ("array", True)),
         (dict[str, float], ("object", False)),
         (int | str, (None, False)),
         (int | str | None, (None, True)),
@@ -391,7 +436,9 @@ def test_inputs_fed_by_a_connection_or_the_config_are_not_asked_for():
 
 def test_llm_agent_schema_requires_any_one_of_its_message_inputs():
     schema = build_one("LLMAgentNode", {}).input_schema
-    assert schema["allOf"] == [{"anyOf": [{"required": [n]} for n in ("message", "user_message", "prompt", "messages")]}]
+    assert schema["allOf"] == [
+        {"anyOf": [{"required": [n]} for n in ("message", "user_message", "prompt", "messages")]}
+    ]
     assert "required" not in schema
     assert "allOf" not in build_one("LLMAgentNode", {"message": "fixed"}).input_schema
 
@@ -490,9 +537,12 @@ async def test_progress_events_come_in_order_from_0_to_100():
     wf.add_connection("b", "result", "c", "x")
     result, outputs, events = await run(wf.build(), {"a": {"x": "hi"}})
     assert progress(events) == [
-        ("a", "started", 0), ("a", "completed", 33),
-        ("b", "started", 33), ("b", "completed", 66),
-        ("c", "started", 66), ("c", "completed", 100),
+        ("a", "started", 0),
+        ("a", "completed", 33),
+        ("b", "started", 33),
+        ("b", "completed", 66),
+        ("c", "started", 66),
+        ("c", "completed", 100),
     ]
     assert result == {"result": "hi"}
     assert outputs == {"a": {"result": "hi"}, "b": {"result": "hi"}, "c": {"result": "hi"}}
@@ -506,8 +556,9 @@ async def test_progress_inside_a_node_is_scaled_to_the_workflow():
     chain.add_connection("half", "result", "after", "x")
     _, _, events = await run(chain.build(), {})
     running = [d for e, d in events if e == "progress" and d["status"] == "running"]
-    assert running == [{"node": "half", "status": "running", "percent": 25.0, "node_percent": 50.0,
-                        "message": "half done"}]
+    assert running == [
+        {"node": "half", "status": "running", "percent": 25.0, "node_percent": 50.0, "message": "half done"}
+    ]
 
 
 async def test_concurrent_branches_run_at_the_same_time():
@@ -538,7 +589,8 @@ async def test_a_failing_node_raises_node_error_and_cancels_its_sibling():
 
     with pytest.raises(NodeError) as info:
         await asyncio.wait_for(
-            run_graph(wf.build(), {"started": started, "cancelled": cancelled, "after": started}, emit, "r"), WAIT
+            run_graph(wf.build(), {"started": started, "cancelled": cancelled, "after": started}, emit, "r"),
+            WAIT,
         )
     assert info.value.extra["node"] == "boom"
     assert info.value.message == "node 'boom' failed: ValueError: kaboom"
@@ -568,16 +620,22 @@ async def test_a_sync_node_runs_in_a_thread_without_blocking_the_loop():
 
 
 async def test_a_sync_node_can_stream_tokens_from_its_thread():
-    result, _, events = await run(build_one("FunctionNode", {"function": "tests.engine.sync_tokens"}),
-                                  {"words": ["a ", "b ", "c"]})
+    result, _, events = await run(
+        build_one("FunctionNode", {"function": "tests.engine.sync_tokens"}), {"words": ["a ", "b ", "c"]}
+    )
     assert [d for e, d in events if e == "token"] == [{"node": "n", "delta": w} for w in ("a ", "b ", "c")]
     assert result == {"count": 3}
 
 
 async def test_llm_agent_tokens_from_the_offline_provider_reconstruct_the_response():
     graph = build_one("LLMAgentNode", {"system_prompt": "be kind", "model": "demo"})
-    result, _, events = await run(graph, {"message": "Hello there", "messages": [
-        {"role": "user", "content": "earlier"}, {"role": "assistant", "content": "ok"}]})
+    result, _, events = await run(
+        graph,
+        {
+            "message": "Hello there",
+            "messages": [{"role": "user", "content": "earlier"}, {"role": "assistant", "content": "ok"}],
+        },
+    )
     tokens = [d["delta"] for e, d in events if e == "token"]
     assert len(tokens) > 5
     assert "".join(tokens) == result["response"]
@@ -589,7 +647,9 @@ async def test_llm_agent_tokens_from_the_offline_provider_reconstruct_the_respon
 
 
 async def test_llm_agent_respects_max_tokens():
-    result, _, events = await run(build_one("LLMAgentNode", {"max_tokens": 3}), {"prompt": "one two three four"})
+    result, _, events = await run(
+        build_one("LLMAgentNode", {"max_tokens": 3}), {"prompt": "one two three four"}
+    )
     assert len([e for e, _ in events if e == "token"]) == 3
     assert result["response"] == 'You said: "one '
 

@@ -27,7 +27,11 @@ def chain(*connections, nodes=("a", "b")):
         (lambda: chain(("a", "result", "b", "x"), ("b", "result", "a", "x")).build(), "cycle", "connections"),
         (lambda: chain(("a", "result", "ghost", "x")).build(), "unknown node 'ghost'", "connections.0"),
         (lambda: chain(("a", "result", "b", "nope")).build(), "has no input 'nope'", "connections.0"),
-        (lambda: chain(("a", "result", "b", "x"), ("a", "result", "b", "x")).build(), "connected twice", "connections.1"),
+        (
+            lambda: chain(("a", "result", "b", "x"), ("a", "result", "b", "x")).build(),
+            "connected twice",
+            "connections.1",
+        ),
         (lambda: WorkflowBuilder().build(), "at least one node", "nodes"),
     ],
 )
@@ -71,8 +75,13 @@ def test_bad_node_config_is_refused(node, message):
         ([], ""),
         ({"nodes": []}, "nodes"),
         ({"nodes": [{"id": "a"}]}, "nodes.0"),
-        ({"nodes": [{"id": "a", "type": "TemplateNode", "config": {"template": "x"}}], "connections": [{"from": "a"}]},
-         "connections.0"),
+        (
+            {
+                "nodes": [{"id": "a", "type": "TemplateNode", "config": {"template": "x"}}],
+                "connections": [{"from": "a"}],
+            },
+            "connections.0",
+        ),
         ({"nodes": [{"id": "a", "type": "TemplateNode", "config": {"template": "x"}}], "extra": 1}, ""),
     ],
 )
@@ -126,7 +135,10 @@ async def test_runtime_reports_progress_per_node_and_returns_the_sink_output():
     (result, outputs), events = await collect(chain(("a", "result", "b", "x")).build(), {"a": {"x": "hi"}})
     assert result == {"result": "hi"} and outputs == {"a": {"result": "hi"}, "b": {"result": "hi"}}
     assert [(d["node"], d["status"], d["percent"]) for _, d in events] == [
-        ("a", "started", 0), ("a", "completed", 50), ("b", "started", 50), ("b", "completed", 100),
+        ("a", "started", 0),
+        ("a", "completed", 50),
+        ("b", "started", 50),
+        ("b", "completed", 100),
     ]
 
 

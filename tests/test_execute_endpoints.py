@@ -35,8 +35,12 @@ def assert_contract(events, workflow):
 
 
 def test_post_stream_has_the_sse_headers_and_sends_retry_first(client):
-    with client.stream("POST", "/workflows/chat/execute", json={"inputs": {"message": "Hi"}},
-                       headers={**ACCEPT_SSE, "Accept-Encoding": "gzip"}) as response:
+    with client.stream(
+        "POST",
+        "/workflows/chat/execute",
+        json={"inputs": {"message": "Hi"}},
+        headers={**ACCEPT_SSE, "Accept-Encoding": "gzip"},
+    ) as response:
         chunks = response.iter_raw()
         first = next(chunks)
         body = first + b"".join(chunks)
@@ -52,7 +56,9 @@ def test_post_stream_has_the_sse_headers_and_sends_retry_first(client):
 
 
 def test_chat_stream_tokens_add_up_to_the_response(client):
-    events = take(client, "POST", "/workflows/chat/execute", json={"inputs": {"message": "Hello!"}}, headers=ACCEPT_SSE)
+    events = take(
+        client, "POST", "/workflows/chat/execute", json={"inputs": {"message": "Hello!"}}, headers=ACCEPT_SSE
+    )
     assert_contract(events, "chat")
     tokens = [e.json()["delta"] for e in events if e.event == "token"]
     result = events[-1].json()["result"]
@@ -62,13 +68,17 @@ def test_chat_stream_tokens_add_up_to_the_response(client):
 
 
 def test_mode_stream_in_the_body_streams_without_an_accept_header(client):
-    events = take(client, "POST", "/workflows/greet/execute", json={"inputs": {"name": "Ann"}, "mode": "stream"})
+    events = take(
+        client, "POST", "/workflows/greet/execute", json={"inputs": {"name": "Ann"}, "mode": "stream"}
+    )
     assert_contract(events, "greet")
     assert events[-1].json()["result"] == {"result": "Hello, Ann!"}
 
 
 def test_get_streams_for_eventsource_with_plain_and_node_scoped_query_inputs(client):
-    events = take(client, "GET", "/workflows/research/execute?topic=rivers&fetch.delay=0.05&summarise.delay=0.05")
+    events = take(
+        client, "GET", "/workflows/research/execute?topic=rivers&fetch.delay=0.05&summarise.delay=0.05"
+    )
     assert_contract(events, "research")
     statuses = [(p["node"], p["status"]) for p in (e.json() for e in events if e.event == "progress")]
     for node in ("fetch", "summarise", "report"):
@@ -84,7 +94,9 @@ def test_get_takes_inputs_as_json_too(client):
 
 
 def test_json_mode_returns_what_the_stream_completes_with(client):
-    streamed = take(client, "POST", "/workflows/research/execute", json={"inputs": SLOW_RESEARCH}, headers=ACCEPT_SSE)
+    streamed = take(
+        client, "POST", "/workflows/research/execute", json={"inputs": SLOW_RESEARCH}, headers=ACCEPT_SSE
+    )
     complete = streamed[-1].json()
     response = client.post("/workflows/research/execute", json={"inputs": SLOW_RESEARCH})
     assert response.status_code == 200
@@ -123,56 +135,60 @@ def test_failing_node_ends_the_stream_with_an_error_that_hides_internals(client)
 
 # --- the seed's Python clients, as the seed writes them (sse_streaming.md, "Python Client Example") ---
 
+
 def seed_sync_client(url, inputs, handle_event):
     import requests
 
-    response = requests.post(url, json={'inputs': inputs}, headers={'Accept': 'text/event-stream'}, stream=True)
+    response = requests.post(
+        url, json={"inputs": inputs}, headers={"Accept": "text/event-stream"}, stream=True
+    )
     current_event = {}
-    buffer = ''
+    buffer = ""
     for chunk in response.iter_content(chunk_size=1, decode_unicode=True):
         if chunk:
             buffer += chunk
-            if '\n' in buffer:
-                lines = buffer.split('\n')
-                buffer = lines.pop() if lines else ''
+            if "\n" in buffer:
+                lines = buffer.split("\n")
+                buffer = lines.pop() if lines else ""
                 for line in lines:
-                    if line == '':
-                        if current_event.get('data'):
-                            event_type = current_event.get('event', 'message')
-                            event_data = json.loads(current_event['data'])
-                            event_id = current_event.get('id')
+                    if line == "":
+                        if current_event.get("data"):
+                            event_type = current_event.get("event", "message")
+                            event_data = json.loads(current_event["data"])
+                            event_id = current_event.get("id")
                             handle_event(event_type, event_data, event_id)
                             current_event = {}
-                    elif line.startswith(':'):
-                        print('Keepalive')
-                    elif ':' in line:
-                        field, _, value = line.partition(':')
+                    elif line.startswith(":"):
+                        print("Keepalive")
+                    elif ":" in line:
+                        field, _, value = line.partition(":")
                         value = value.lstrip()
                         current_event[field] = value
 
 
 async def seed_async_client(url, inputs, handle_event):
     async with httpx.AsyncClient() as client:
-        async with client.stream('POST', url, json={'inputs': inputs}, headers={'Accept': 'text/event-stream'},
-                                 timeout=60.0) as response:
+        async with client.stream(
+            "POST", url, json={"inputs": inputs}, headers={"Accept": "text/event-stream"}, timeout=60.0
+        ) as response:
             current_event = {}
-            buffer = ''
+            buffer = ""
             async for chunk in response.aiter_text():
                 buffer += chunk
-                lines = buffer.split('\n')
-                buffer = lines.pop() if lines else ''
+                lines = buffer.split("\n")
+                buffer = lines.pop() if lines else ""
                 for line in lines:
-                    if line == '':
-                        if current_event.get('data'):
-                            event_type = current_event.get('event', 'message')
-                            event_data = json.loads(current_event['data'])
-                            event_id = current_event.get('id')
+                    if line == "":
+                        if current_event.get("data"):
+                            event_type = current_event.get("event", "message")
+                            event_data = json.loads(current_event["data"])
+                            event_id = current_event.get("id")
                             handle_event(event_type, event_data, event_id)
                             current_event = {}
-                    elif line.startswith(':'):
-                        print('Keepalive')
-                    elif ':' in line:
-                        field, _, value = line.partition(':')
+                    elif line.startswith(":"):
+                        print("Keepalive")
+                    elif ":" in line:
+                        field, _, value = line.partition(":")
                         value = value.lstrip()
                         current_event[field] = value
 
@@ -181,7 +197,7 @@ async def seed_async_client(url, inputs, handle_event):
 def test_the_seeds_python_clients_read_the_chat_stream_to_complete(live, flavour):
     seen = []
     url = f"{live}/workflows/chat/execute"
-    handle = lambda event_type, data, event_id: seen.append((event_type, data, event_id))  # noqa: E731
+    handle = lambda event_type, data, event_id: seen.append((event_type, data, event_id))
     if flavour == "requests":
         seed_sync_client(url, {"message": "Hello!"}, handle)
     else:

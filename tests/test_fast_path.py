@@ -25,8 +25,10 @@ OVERRIDES = {"WORKFLOW_CACHE_SECONDS": 0.0, "MAX_BODY_BYTES": 2048, "MAX_STREAMS
 
 @pytest.fixture(scope="module", params=["uvicorn", "daphne"])
 def servers(request, django_db_setup):
-    with ServerProcess(request.param, overrides=OVERRIDES) as fast, \
-            ServerProcess(request.param, overrides={**OVERRIDES, "FAST_PATH": False}) as django:
+    with (
+        ServerProcess(request.param, overrides=OVERRIDES) as fast,
+        ServerProcess(request.param, overrides={**OVERRIDES, "FAST_PATH": False}) as django,
+    ):
         yield fast, django
 
 
@@ -46,22 +48,28 @@ def served_by_django(response: httpx.Response) -> bool:
 
 def test_cookie_less_stream_requests_take_the_fast_path(fast):
     with httpx.Client(base_url=fast.url, timeout=10) as client:
-        with client.stream("POST", "/workflows/greet/execute", json={"inputs": {"name": "a"}},
-                           headers=ACCEPT_SSE) as response:
+        with client.stream(
+            "POST", "/workflows/greet/execute", json={"inputs": {"name": "a"}}, headers=ACCEPT_SSE
+        ) as response:
             body = response.read()
         assert response.status_code == 200 and b"event: complete" in body
         assert not served_by_django(response)
         assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
-        assert response.headers["x-accel-buffering"] == "no" and response.headers["cache-control"] == "no-cache"
+        assert (
+            response.headers["x-accel-buffering"] == "no" and response.headers["cache-control"] == "no-cache"
+        )
         sync = client.post("/workflows/greet/execute", json={"inputs": {"name": "a"}})
         assert sync.status_code == 200 and not served_by_django(sync)
         assert not served_by_django(client.get("/workflows/greet/execute?name=a"))  # EventSource's GET
 
 
-@pytest.mark.parametrize("headers", [
-    {"Cookie": "anything=1"},                     # a session may be in there: Django authenticates
-    {"Origin": "https://allowed.example"},        # CORS is django-cors-headers' job
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Cookie": "anything=1"},  # a session may be in there: Django authenticates
+        {"Origin": "https://allowed.example"},  # CORS is django-cors-headers' job
+    ],
+)
 def test_requests_with_cookies_or_an_origin_go_through_django(fast, headers):
     with httpx.Client(base_url=fast.url, timeout=10) as client:
         response = client.post("/workflows/greet/execute", json={"inputs": {"name": "a"}}, headers=headers)
@@ -82,15 +90,23 @@ def test_other_endpoints_and_methods_go_through_django(fast):
 def test_a_disallowed_host_is_answered_by_django(both):
     for server in both:
         with httpx.Client(base_url=server.url, timeout=10) as client:
-            response = client.post("/workflows/greet/execute", json={"inputs": {}}, headers={"Host": "evil.example"})
+            response = client.post(
+                "/workflows/greet/execute", json={"inputs": {}}, headers={"Host": "evil.example"}
+            )
         assert response.status_code == 400 and served_by_django(response)
 
 
 def without_ids(value):
     """A JSON body with run ids, URLs holding them, timestamps and durations blanked out."""
     if isinstance(value, dict):
-        return {k: ("*" if k in ("run_id", "timestamp", "execution_time", "events_url", "status_url") else without_ids(v))
-                for k, v in value.items()}
+        return {
+            k: (
+                "*"
+                if k in ("run_id", "timestamp", "execution_time", "events_url", "status_url")
+                else without_ids(v)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [without_ids(v) for v in value]
     return value
@@ -101,16 +117,28 @@ REQUESTS = [
     ("POST", "/workflows/greet/execute", {"json": {"inputs": {"name": "Ann"}, "mode": "async"}}),
     ("POST", "/workflows/greet/execute", {"json": {"parameters": {"name": "Ann"}, "mode": "sync"}}),
     ("POST", "/workflows/nope/execute", {"json": {"inputs": {}}}),
-    ("POST", "/workflows/greet/execute", {"content": b"{not json", "headers": {"Content-Type": "application/json"}}),
+    (
+        "POST",
+        "/workflows/greet/execute",
+        {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+    ),
     ("POST", "/workflows/greet/execute", {"json": {"inputs": {}, "extra": 1}}),
     ("POST", "/workflows/greet/execute", {"json": {"inputs": {"name": "x" * 4000}}}),  # > MAX_BODY_BYTES
     ("POST", "/workflows/greet/execute", {"json": {"inputs": {}, "mode": "fast"}}),
     ("GET", "/workflows/greet/execute?mode=sync", {}),
     ("GET", "/workflows/greet/execute", {"headers": {"Last-Event-ID": "garbage"}}),
-    ("GET", "/workflows/greet/execute", {"headers": {"Last-Event-ID": "00000000-0000-0000-0000-000000000000:3"}}),
+    (
+        "GET",
+        "/workflows/greet/execute",
+        {"headers": {"Last-Event-ID": "00000000-0000-0000-0000-000000000000:3"}},
+    ),
     ("GET", "/runs/00000000-0000-0000-0000-000000000000/events", {}),
     ("POST", "/workflows/fail/execute", {"json": {"inputs": {}}}),
-    ("POST", "/workflows/greet/execute", {"json": {"inputs": {}}, "headers": {"Authorization": "Token wrong"}}),
+    (
+        "POST",
+        "/workflows/greet/execute",
+        {"json": {"inputs": {}}, "headers": {"Authorization": "Token wrong"}},
+    ),
 ]
 
 
@@ -120,9 +148,17 @@ def test_the_fast_path_answers_what_django_answers(both, method, path, kwargs):
     for server in both:
         with httpx.Client(base_url=server.url, timeout=10) as client:
             response = client.request(method, path, **kwargs)
-        body = response.json() if response.headers.get("content-type") == "application/json" else response.text
-        answers.append((response.status_code, response.headers.get("content-type"),
-                        response.headers.get("retry-after"), without_ids(body)))
+        body = (
+            response.json() if response.headers.get("content-type") == "application/json" else response.text
+        )
+        answers.append(
+            (
+                response.status_code,
+                response.headers.get("content-type"),
+                response.headers.get("retry-after"),
+                without_ids(body),
+            )
+        )
     assert answers[0] == answers[1]
 
 
@@ -141,8 +177,9 @@ def test_policies_hold_on_the_fast_path(fast):
     with httpx.Client(base_url=fast.url, timeout=10) as client:
         anonymous = client.post("/workflows/greet/execute", json={"inputs": {"name": "a"}})
         assert anonymous.status_code == 401 and not served_by_django(anonymous)
-        with_token = client.post("/workflows/greet/execute", json={"inputs": {"name": "a"}},
-                                 headers=factories.token(ann))
+        with_token = client.post(
+            "/workflows/greet/execute", json={"inputs": {"name": "a"}}, headers=factories.token(ann)
+        )
         assert with_token.status_code == 200 and not served_by_django(with_token)
         assert with_token.json()["result"] == {"result": "Hello, a!"}
 
@@ -152,11 +189,17 @@ def test_a_chunked_body_is_read_whole_and_a_large_one_refused(fast):
         yield from parts
 
     with httpx.Client(base_url=fast.url, timeout=10) as client:
-        ok = client.post("/workflows/greet/execute", content=chunks([b'{"inputs": ', b'{"name": "Bo"}}']),
-                         headers={"Content-Type": "application/json"})
+        ok = client.post(
+            "/workflows/greet/execute",
+            content=chunks([b'{"inputs": ', b'{"name": "Bo"}}']),
+            headers={"Content-Type": "application/json"},
+        )
         assert ok.status_code == 200 and ok.json()["result"] == {"result": "Hello, Bo!"}
-        big = client.post("/workflows/greet/execute", content=chunks([b'{"inputs": {"name": "', b"x" * 3000, b'"}}']),
-                          headers={"Content-Type": "application/json"})
+        big = client.post(
+            "/workflows/greet/execute",
+            content=chunks([b'{"inputs": {"name": "', b"x" * 3000, b'"}}']),
+            headers={"Content-Type": "application/json"},
+        )
         assert big.status_code == 413 and big.json()["error_type"] == "ValidationError"
 
 
@@ -176,10 +219,13 @@ def test_idle_streams_hold_no_threads_and_a_closed_one_frees_its_slot(fast):
             assert first[0].event == "start"
         # the client is closed: its stream is gone
         with httpx.Client(base_url=fast.url, timeout=10) as client:
+
             def second_accepted():
-                response = client.post("/workflows/greet/execute", json={"inputs": {"name": "a"}},
-                                       headers=ACCEPT_SSE)
+                response = client.post(
+                    "/workflows/greet/execute", json={"inputs": {"name": "a"}}, headers=ACCEPT_SSE
+                )
                 return response.status_code == 200
+
             wait_for(second_accepted)
         # Idle streams from many clients (one each: the cap is per IP, so use raw sockets on
         # 127.0.0.x addresses) must not add a thread each.
@@ -211,7 +257,9 @@ def test_the_fast_path_serves_under_a_root_path(django_db_setup, workflows):
     assert events[-1].event == "complete" and events[-1].json()["result"] == {"result": "Hello, R!"}
 
 
-async def asgi_messages(path: str, body: bytes = b"", method: str = "POST", headers: tuple = (), stop=None) -> list[dict]:
+async def asgi_messages(
+    path: str, body: bytes = b"", method: str = "POST", headers: tuple = (), stop=None
+) -> list[dict]:
     """The ASGI messages the demo application sends for one request, in-process (until ``stop``)."""
     from project.asgi import application
 
@@ -227,21 +275,34 @@ async def asgi_messages(path: str, body: bytes = b"", method: str = "POST", head
 
     async def send(message):
         messages.append(message)
-        if (message["type"] == "http.response.body" and not message.get("more_body")) or (stop and stop(message)):
+        if (message["type"] == "http.response.body" and not message.get("more_body")) or (
+            stop and stop(message)
+        ):
             done.set()
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), *headers],
-             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
     await asyncio.wait_for(application(scope, receive, send), 10)
     return messages
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_new_runs_retry_hint_and_start_event_go_out_in_one_write(workflows):
-    messages = await asgi_messages("/workflows/greet/execute", b'{"inputs": {"name": "a"}}',
-                                   headers=((b"accept", b"text/event-stream"),))
+    messages = await asgi_messages(
+        "/workflows/greet/execute", b'{"inputs": {"name": "a"}}', headers=((b"accept", b"text/event-stream"),)
+    )
     bodies = [m["body"] for m in messages if m["type"] == "http.response.body" and m.get("body")]
     assert bodies[0].startswith(b"retry: 3000\n\nid: ") and b"event: start" in bodies[0]
     assert b"event: complete" in b"".join(bodies)
@@ -251,9 +312,12 @@ async def test_a_new_runs_retry_hint_and_start_event_go_out_in_one_write(workflo
 async def test_attaching_to_a_quiet_run_sends_the_retry_hint_alone_at_once(workflows):
     started = await asgi_messages("/workflows/slow/execute", b'{"inputs": {"seconds": 5}, "mode": "async"}')
     run_id = json.loads(started[-1]["body"])["run_id"]
-    messages = await asgi_messages(f"/runs/{run_id}/events", method="GET",
-                                   headers=((b"last-event-id", f"{run_id}:2".encode()),),
-                                   stop=lambda m: m.get("body", b"").startswith(b"retry"))
+    messages = await asgi_messages(
+        f"/runs/{run_id}/events",
+        method="GET",
+        headers=((b"last-event-id", f"{run_id}:2".encode()),),
+        stop=lambda m: m.get("body", b"").startswith(b"retry"),
+    )
     bodies = [m["body"] for m in messages if m["type"] == "http.response.body" and m.get("body")]
     assert bodies == [b"retry: 3000\n\n"]  # while the run is quiet, the hint alone, not held back
 
@@ -270,11 +334,14 @@ async def test_the_terminal_event_ends_the_body_in_its_own_write_and_the_stream_
     disconnects, open_streams = metrics.disconnects._value.get(), metrics.open_streams._value.get()
     # asgi_messages' client reports "disconnect" as soon as the body is complete, as uvicorn does:
     # the stream's cleanup after its last write must not be cancelled by it.
-    messages = await asgi_messages("/workflows/greet/execute", b'{"inputs": {"name": "a"}}',
-                                   headers=((b"accept", b"text/event-stream"),))
+    messages = await asgi_messages(
+        "/workflows/greet/execute", b'{"inputs": {"name": "a"}}', headers=((b"accept", b"text/event-stream"),)
+    )
     bodies = body_messages(messages)
     assert b"event: complete" in bodies[-1]["body"] and bodies[-1].get("more_body") is False
-    assert all(m["more_body"] for m in bodies[:-1]) and b"event: complete" not in b"".join(m["body"] for m in bodies[:-1])
+    assert all(m["more_body"] for m in bodies[:-1]) and b"event: complete" not in b"".join(
+        m["body"] for m in bodies[:-1]
+    )
     run_id = dict(messages[0]["headers"])[b"X-Run-Id"].decode()
     assert await get_event_log().subscriber_count(run_id) == 0
     assert metrics.disconnects._value.get() == disconnects  # it ended; the client did not leave early
@@ -286,7 +353,9 @@ async def test_the_terminal_event_ends_the_body_in_its_own_write_and_the_stream_
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_an_event_log_outage_mid_stream_ends_it_with_an_error_that_names_the_log(workflows, monkeypatch):
+async def test_an_event_log_outage_mid_stream_ends_it_with_an_error_that_names_the_log(
+    workflows, monkeypatch
+):
     from nexus_sse.eventlog import get_event_log
     from nexus_sse.exceptions import EventLogUnavailable
 
@@ -297,12 +366,17 @@ async def test_an_event_log_outage_mid_stream_ends_it_with_an_error_that_names_t
     async def failing_after_the_first(run_id, seq, timeout):
         calls.append(seq)
         if len(calls) > 1:
-            raise EventLogUnavailable("The event log is unavailable: Redis at redis.example:6379 failed (ConnectionError).")
+            raise EventLogUnavailable(
+                "The event log is unavailable: Redis at redis.example:6379 failed (ConnectionError)."
+            )
         return await real(run_id, seq, timeout)
 
     monkeypatch.setattr(log, "wait_after", failing_after_the_first)
-    messages = await asgi_messages("/workflows/slow/execute", b'{"inputs": {"seconds": 0.2}}',
-                                   headers=((b"accept", b"text/event-stream"),))
+    messages = await asgi_messages(
+        "/workflows/slow/execute",
+        b'{"inputs": {"seconds": 0.2}}',
+        headers=((b"accept", b"text/event-stream"),),
+    )
     body = b"".join(m.get("body", b"") for m in body_messages(messages)).decode()
     assert "event: start" in body
     error = json.loads(body.rsplit("event: error\ndata: ", 1)[1].split("\n", 1)[0])

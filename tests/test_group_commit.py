@@ -57,12 +57,17 @@ async def test_writes_that_arrive_during_a_commit_share_the_next_one(batches):
     run = await asyncio.to_thread(new_run)
     run_id = str(run.pk)
     first, release = await hold_a_first_write(run_id)
-    rest = [asyncio.ensure_future(db.write(archive.insert_events, run_id, event(run_id, seq))) for seq in range(2, 7)]
+    rest = [
+        asyncio.ensure_future(db.write(archive.insert_events, run_id, event(run_id, seq)))
+        for seq in range(2, 7)
+    ]
     await asyncio.sleep(0)  # let them queue (no thread is waited on here: they only append to a list)
     release.set()
     await asyncio.gather(first, *rest)
     assert batches == [1, 5]
-    seqs = await asyncio.to_thread(lambda: list(RunEvent.objects.filter(run_id=run_id).values_list("seq", flat=True)))
+    seqs = await asyncio.to_thread(
+        lambda: list(RunEvent.objects.filter(run_id=run_id).values_list("seq", flat=True))
+    )
     assert sorted(seqs) == [1, 2, 3, 4, 5, 6]
 
 
@@ -88,7 +93,9 @@ async def test_a_failing_write_fails_alone_and_the_others_are_kept(batches):
     with pytest.raises(IntegrityError):
         await orphan
     assert batches == [1, 4]  # the four together, rolled back, then each alone
-    seqs = await asyncio.to_thread(lambda: sorted(RunEvent.objects.filter(run_id=run_id).values_list("seq", flat=True)))
+    seqs = await asyncio.to_thread(
+        lambda: sorted(RunEvent.objects.filter(run_id=run_id).values_list("seq", flat=True))
+    )
     assert seqs == [1, 2, 3]
     assert not await asyncio.to_thread(lambda: RunEvent.objects.filter(run_id=missing_run).exists())
 
@@ -105,15 +112,21 @@ async def test_consecutive_writes_of_one_kind_go_out_as_one_statement(batches, m
 
     monkeypatch.setattr(archive, "insert_events_of", recording)
     first, release = await hold_a_first_write(run_id)
-    rest = [asyncio.ensure_future(db.write(archive.insert_events, run_id, event(run_id, seq))) for seq in range(2, 6)]
+    rest = [
+        asyncio.ensure_future(db.write(archive.insert_events, run_id, event(run_id, seq)))
+        for seq in range(2, 6)
+    ]
     await asyncio.sleep(0)
     release.set()
     await asyncio.gather(first, *rest)
     assert batches == [1, 4]
     # the held first write went alone; the four queued behind it as one executemany
     assert together == [[(run_id, [1])], [(run_id, [2]), (run_id, [3]), (run_id, [4]), (run_id, [5])]]
-    rows = await asyncio.to_thread(lambda: list(RunEvent.objects.filter(run_id=run_id).order_by("seq")
-                                                .values_list("seq", "event", "data")))
+    rows = await asyncio.to_thread(
+        lambda: list(
+            RunEvent.objects.filter(run_id=run_id).order_by("seq").values_list("seq", "event", "data")
+        )
+    )
     assert rows == [(s, "progress", {"n": s}) for s in range(1, 6)]
 
 
@@ -121,13 +134,22 @@ async def test_runs_saved_together_are_stored_as_runs_saved_alone(batches):
     from nexus_sse import runs
 
     workflow = await asyncio.to_thread(
-        lambda: Workflow.objects.create(slug=f"w{uuid.uuid4().hex[:8]}", definition={"nodes": []}))
+        lambda: Workflow.objects.create(slug=f"w{uuid.uuid4().hex[:8]}", definition={"nodes": []})
+    )
 
     def unsaved(n: int) -> tuple[Run, list[LogEvent]]:
         run = runs.new_run(workflow, "stream", {"n": n})
-        run.status, run.result, run.outputs, run.execution_time = Run.Status.COMPLETED, {"r": n}, {"a": {"r": n}}, 0.5
+        run.status, run.result, run.outputs, run.execution_time = (
+            Run.Status.COMPLETED,
+            {"r": n},
+            {"a": {"r": n}},
+            0.5,
+        )
         rid = str(run.pk)
-        return run, [LogEvent(rid, 1, "start", '{"n": %d}' % n), LogEvent(rid, 2, "complete", '{"r": %d}' % n)]
+        return run, [
+            LogEvent(rid, 1, "start", '{"n": %d}' % n),
+            LogEvent(rid, 2, "complete", '{"r": %d}' % n),
+        ]
 
     alone, *shared = [unsaved(n) for n in range(4)]
     blocker = await asyncio.to_thread(new_run)
@@ -141,7 +163,9 @@ async def test_runs_saved_together_are_stored_as_runs_saved_alone(batches):
 
     def stored(run: Run) -> tuple:
         row = Run.objects.filter(pk=run.pk).values().get()
-        events = list(RunEvent.objects.filter(run_id=run.pk).order_by("seq").values_list("seq", "event", "data"))
+        events = list(
+            RunEvent.objects.filter(run_id=run.pk).order_by("seq").values_list("seq", "event", "data")
+        )
         return {k: v for k, v in row.items() if k not in ("id", "created_at", "started_at")}, events
 
     expected = await asyncio.to_thread(stored, alone[0])

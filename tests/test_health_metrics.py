@@ -47,7 +47,10 @@ def test_health_and_readiness(client):
 
 def test_readiness_fails_when_redis_is_unreachable(django_db_setup):
     overrides = {"EVENT_LOG": "redis", "EVENT_LOG_OPTIONS": {"URL": "redis://127.0.0.1:1/0"}}
-    with ServerProcess("uvicorn", overrides=overrides) as server, httpx.Client(base_url=server.url, timeout=15) as c:
+    with (
+        ServerProcess("uvicorn", overrides=overrides) as server,
+        httpx.Client(base_url=server.url, timeout=15) as c,
+    ):
         ready = c.get("/ready")
         assert c.get("/health").status_code == 200
     assert ready.status_code == 503 and ready.json()["checks"]["event_log"].startswith("unavailable")
@@ -61,8 +64,13 @@ def test_metrics_are_protected(client):
 
 def test_metrics_follow_a_run_a_resume_and_a_cancel(client):
     before = scrape(client)
-    events = take(client, "POST", "/workflows/tokens/execute", json={"inputs": {"count": 5, "delay": 0}},
-                  headers=ACCEPT_SSE)
+    events = take(
+        client,
+        "POST",
+        "/workflows/tokens/execute",
+        json={"inputs": {"count": 5, "delay": 0}},
+        headers=ACCEPT_SSE,
+    )
     after_run = scrape(client)
     assert delta(before, after_run, 'nexus_sse_runs_total{status="completed"}') == 1
     assert delta(before, after_run, 'nexus_sse_runs_started_total{workflow="tokens"}') == 1
@@ -82,8 +90,12 @@ def test_metrics_follow_a_run_a_resume_and_a_cancel(client):
         stream = source.iter_sse()
         slow_id = next(e for e in stream if e.data).json()["run_id"]
         assert scrape(client)["nexus_sse_open_streams"] == 1
-    wait_for(lambda: scrape(client).get("nexus_sse_disconnects_total", 0) > after_resume.get(
-        "nexus_sse_disconnects_total", 0))
+    wait_for(
+        lambda: (
+            scrape(client).get("nexus_sse_disconnects_total", 0)
+            > after_resume.get("nexus_sse_disconnects_total", 0)
+        )
+    )
     assert client.post(f"/runs/{slow_id}/cancel").status_code == 202
     wait_for(lambda: run_status(client, slow_id)["status"] == "cancelled")
     final = scrape(client)

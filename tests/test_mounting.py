@@ -8,13 +8,17 @@ from django.test import AsyncClient, override_settings
 @override_settings(ROOT_URLCONF="tests.urls_prefixed")
 @pytest.mark.parametrize("prefix", ["/nexus/api", "/second"])
 async def test_execute_and_run_urls_carry_the_prefix(prefix):
-    from nexus_sse.registry import sync_code_workflows
     from asgiref.sync import sync_to_async
+
+    from nexus_sse.registry import sync_code_workflows
 
     await sync_to_async(sync_code_workflows)()
     client = AsyncClient()
-    response = await client.post(f"{prefix}/workflows/greet/execute", {"inputs": {"name": "P"}, "mode": "async"},
-                                 content_type="application/json")
+    response = await client.post(
+        f"{prefix}/workflows/greet/execute",
+        {"inputs": {"name": "P"}, "mode": "async"},
+        content_type="application/json",
+    )
     assert response.status_code == 202
     body = response.json()
     assert body["events_url"] == f"{prefix}/runs/{body['run_id']}/events"

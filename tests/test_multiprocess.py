@@ -21,7 +21,10 @@ TOKENS = {"inputs": {"count": 30, "delay": 0.01}}
 def pair(django_db_setup):
     require_redis()
     overrides = redis_overrides(KEEPALIVE_SECONDS=0.3, ORPHAN_SECONDS=1.0, WORKFLOW_CACHE_SECONDS=0.0)
-    with ServerProcess("uvicorn", overrides=overrides) as a, ServerProcess("daphne", overrides=overrides) as b:
+    with (
+        ServerProcess("uvicorn", overrides=overrides) as a,
+        ServerProcess("daphne", overrides=overrides) as b,
+    ):
         yield a, b
 
 
@@ -35,7 +38,9 @@ def clients(pair, workflows):
 def test_resume_on_the_other_process_gets_exactly_the_rest(clients):
     a, b = clients
     first = take(a, "POST", "/workflows/tokens/execute", limit=5, json=TOKENS, headers=ACCEPT_SSE)
-    rest = take(b, "GET", f"/runs/{first[0].json()['run_id']}/events", headers={"Last-Event-ID": first[-1].id})
+    rest = take(
+        b, "GET", f"/runs/{first[0].json()['run_id']}/events", headers={"Last-Event-ID": first[-1].id}
+    )
     events = first + rest
     run_id = first[0].json()["run_id"]
     assert [e.id for e in events] == [f"{run_id}:{i}" for i in range(1, len(events) + 1)]
@@ -95,9 +100,17 @@ def test_a_dead_executor_ends_the_streams_on_other_processes(pair, workflows):
     _, b = pair
     overrides = redis_overrides(KEEPALIVE_SECONDS=0.3, ORPHAN_SECONDS=30.0)
     overrides["EVENT_LOG_OPTIONS"] = pair[0].overrides["EVENT_LOG_OPTIONS"]
-    with ServerProcess("uvicorn", overrides=overrides) as doomed, httpx.Client(base_url=doomed.url, timeout=15) as c:
-        run_id = c.post("/workflows/slow/execute", json={"inputs": {"seconds": 60}, "mode": "async"}).json()["run_id"]
-        with httpx.Client(base_url=b.url, timeout=15) as cb, connect_sse(cb, "GET", f"/runs/{run_id}/events") as src:
+    with (
+        ServerProcess("uvicorn", overrides=overrides) as doomed,
+        httpx.Client(base_url=doomed.url, timeout=15) as c,
+    ):
+        run_id = c.post("/workflows/slow/execute", json={"inputs": {"seconds": 60}, "mode": "async"}).json()[
+            "run_id"
+        ]
+        with (
+            httpx.Client(base_url=b.url, timeout=15) as cb,
+            connect_sse(cb, "GET", f"/runs/{run_id}/events") as src,
+        ):
             events = []
             began = None
             for event in src.iter_sse():
@@ -115,7 +128,10 @@ def test_a_dead_executor_ends_the_streams_on_other_processes(pair, workflows):
 
 def test_an_unreachable_redis_ends_requests_with_a_clear_error(django_db_setup, workflows):
     overrides = {"EVENT_LOG": "redis", "EVENT_LOG_OPTIONS": {"URL": "redis://app:s3cret@127.0.0.1:1/0"}}
-    with ServerProcess("uvicorn", overrides=overrides) as server, httpx.Client(base_url=server.url, timeout=15) as c:
+    with (
+        ServerProcess("uvicorn", overrides=overrides) as server,
+        httpx.Client(base_url=server.url, timeout=15) as c,
+    ):
         started = c.post("/workflows/greet/execute", json={"inputs": {"name": "x"}}, headers=ACCEPT_SSE)
         streamed = c.get("/workflows/greet/execute?name=x")  # EventSource's way
     for response in (started, streamed):
@@ -156,14 +172,25 @@ def test_chaos_every_client_gets_every_event_once_in_order(pair, workflows):
         rng = random.Random(20261124 + n)  # one per thread: random.Random is not shared safely
         try:
             with httpx.Client(base_url=rng.choice(urls), timeout=20) as c:
-                got = take(c, "POST", "/workflows/tokens/execute", limit=rng.randint(1, 10),
-                           json={"inputs": {"count": 40, "delay": 0.005}}, headers=ACCEPT_SSE)
+                got = take(
+                    c,
+                    "POST",
+                    "/workflows/tokens/execute",
+                    limit=rng.randint(1, 10),
+                    json={"inputs": {"count": 40, "delay": 0.005}},
+                    headers=ACCEPT_SSE,
+                )
             run_id = got[0].json()["run_id"]
             seqs = [int(e.id.split(":")[1]) for e in got]
             for _ in range(100):  # 44 events: a run needs at most 44 resumes; more means it is stuck
                 with httpx.Client(base_url=rng.choice(urls), timeout=20) as c:
-                    more = take(c, "GET", f"/runs/{run_id}/events", limit=rng.choice([3, 10, None]),
-                                headers={"Last-Event-ID": f"{run_id}:{seqs[-1]}"})
+                    more = take(
+                        c,
+                        "GET",
+                        f"/runs/{run_id}/events",
+                        limit=rng.choice([3, 10, None]),
+                        headers={"Last-Event-ID": f"{run_id}:{seqs[-1]}"},
+                    )
                 seqs += [int(e.id.split(":")[1]) for e in more]
                 if more and more[-1].event in ("complete", "error"):
                     break

@@ -19,9 +19,17 @@ def test_new_run_equals_a_run_built_with_keywords():
     workflow = Workflow.objects.create(slug="w", version="2.1.0", definition={"nodes": []})
     user = factories.user("ann")
     fast = runs.new_run(workflow, "async", {"x": 1}, user)
-    slow = Run(workflow=workflow, workflow_version=workflow.version, status=Run.Status.RUNNING, mode="async",
-               inputs={"x": 1}, user=user, executor=EXECUTOR_ID, started_at=fast.started_at,
-               created_at=fast.created_at)
+    slow = Run(
+        workflow=workflow,
+        workflow_version=workflow.version,
+        status=Run.Status.RUNNING,
+        mode="async",
+        inputs={"x": 1},
+        user=user,
+        executor=EXECUTOR_ID,
+        started_at=fast.started_at,
+        created_at=fast.created_at,
+    )
     for field in Run._meta.concrete_fields:
         if field.attname != "id":
             assert getattr(fast, field.attname) == getattr(slow, field.attname), field.attname
@@ -45,7 +53,11 @@ def test_run_ids_are_time_ordered_uuid7s_and_a_forked_child_does_not_repeat_its_
     before = time.time_ns() // 1_000_000
     ids = [runs.new_run_id() for _ in range(1000)]  # more than one refill of the random bytes
     after = time.time_ns() // 1_000_000
-    assert len(set(ids)) == 1000 and {i.version for i in ids} == {7} and {i.variant for i in ids} == {uuid.RFC_4122}
+    assert (
+        len(set(ids)) == 1000
+        and {i.version for i in ids} == {7}
+        and {i.variant for i in ids} == {uuid.RFC_4122}
+    )
     stamps = [i.int >> 80 for i in ids]  # the first 48 bits: Unix time in ms
     assert before <= stamps[0] and stamps[-1] <= after
     assert len({i.int & ((1 << 62) - 1) for i in ids}) == 1000  # and the random part differs

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from tests.services import missing
 from httpx_sse import connect_sse
 
 from tests.live import ROOT, ServerProcess, free_port
 from tests.redis_support import redis_overrides, require_redis
+from tests.services import missing
 from tests.sse_helpers import ACCEPT_SSE, take
 
 pytestmark = pytest.mark.redis
@@ -32,10 +31,15 @@ def proxy(django_db_setup):
     binary = nginx_binary()
     require_redis()
     overrides = redis_overrides()
-    with ServerProcess("uvicorn", overrides=overrides) as a, ServerProcess("daphne", overrides=overrides) as b:
+    with (
+        ServerProcess("uvicorn", overrides=overrides) as a,
+        ServerProcess("daphne", overrides=overrides) as b,
+    ):
         port = free_port()
         site = (ROOT / "deploy" / "nginx-nexus.conf").read_text()
-        site = site.replace("127.0.0.1:8001", f"127.0.0.1:{a.port}").replace("127.0.0.1:8002", f"127.0.0.1:{b.port}")
+        site = site.replace("127.0.0.1:8001", f"127.0.0.1:{a.port}").replace(
+            "127.0.0.1:8002", f"127.0.0.1:{b.port}"
+        )
         site = site.replace("listen 8080;", f"listen 127.0.0.1:{port};")
         prefix = Path(tempfile.mkdtemp())
         (prefix / "logs").mkdir()
@@ -52,8 +56,15 @@ def proxy(django_db_setup):
                 include {prefix}/site.conf;
             }}""")
         user = "root" if os.geteuid() == 0 else None
-        args = [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g",
-                "daemon off;" + (f" user {user};" if user else "")]
+        args = [
+            binary,
+            "-p",
+            str(prefix),
+            "-c",
+            str(prefix / "nginx.conf"),
+            "-g",
+            "daemon off;" + (f" user {user};" if user else ""),
+        ]
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 10
@@ -74,8 +85,13 @@ def proxy(django_db_setup):
 def test_events_arrive_one_by_one_through_nginx(proxy, workflows):
     arrivals = []
     with httpx.Client(base_url=proxy, timeout=15) as client:
-        with connect_sse(client, "POST", "/workflows/tokens/execute", headers=ACCEPT_SSE,
-                         json={"inputs": {"count": 6, "delay": 0.2}}) as source:
+        with connect_sse(
+            client,
+            "POST",
+            "/workflows/tokens/execute",
+            headers=ACCEPT_SSE,
+            json={"inputs": {"count": 6, "delay": 0.2}},
+        ) as source:
             assert source.response.headers["content-type"] == "text/event-stream; charset=utf-8"
             for event in source.iter_sse():
                 if event.event == "token":
@@ -87,8 +103,14 @@ def test_events_arrive_one_by_one_through_nginx(proxy, workflows):
 
 def test_resume_through_nginx_lands_on_either_process(proxy, workflows):
     with httpx.Client(base_url=proxy, timeout=15) as client:
-        first = take(client, "POST", "/workflows/tokens/execute", limit=3, headers=ACCEPT_SSE,
-                     json={"inputs": {"count": 20, "delay": 0.01}})
+        first = take(
+            client,
+            "POST",
+            "/workflows/tokens/execute",
+            limit=3,
+            headers=ACCEPT_SSE,
+            json={"inputs": {"count": 20, "delay": 0.01}},
+        )
         run_id = first[0].json()["run_id"]
         rest = take(client, "GET", f"/runs/{run_id}/events", headers={"Last-Event-ID": first[-1].id})
     ids = [e.id for e in first + rest]

@@ -38,8 +38,14 @@ async def test_streams_deltas_and_usage_and_sends_the_request_openai_expects(fak
     assert usage == {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
     request = fake.requests[0]
     assert request["headers"]["Authorization"] == "Bearer sk-secret"
-    assert request["body"] == {"model": "fake", "messages": MESSAGES, "stream": True, "temperature": 0.7,
-                               "max_tokens": 50, "stream_options": {"include_usage": True}}
+    assert request["body"] == {
+        "model": "fake",
+        "messages": MESSAGES,
+        "stream": True,
+        "temperature": 0.7,
+        "max_tokens": 50,
+        "stream_options": {"include_usage": True},
+    }
 
 
 async def test_the_api_key_can_come_from_the_environment(fake, monkeypatch):
@@ -85,11 +91,18 @@ async def test_a_server_that_ignores_stream_still_gives_the_whole_reply(fake):
 async def test_an_unreachable_server_is_a_node_error_after_the_retries():
     from tests.live import free_port
 
-    p = OpenAIProvider("down", BASE_URL=f"http://127.0.0.1:{free_port()}/v1", API_KEY="sk-secret",
-                       MAX_RETRIES=1, BACKOFF=0.01)
+    p = OpenAIProvider(
+        "down",
+        BASE_URL=f"http://127.0.0.1:{free_port()}/v1",
+        API_KEY="sk-secret",
+        MAX_RETRIES=1,
+        BACKOFF=0.01,
+    )
     with pytest.raises(ProviderError) as info:
         await collect(p)
-    assert info.value.error_type == "NodeError" and "could not connect to the model server" in info.value.message
+    assert (
+        info.value.error_type == "NodeError" and "could not connect to the model server" in info.value.message
+    )
     assert "127.0.0.1" not in info.value.message and "sk-secret" not in info.value.message
 
 
@@ -120,25 +133,60 @@ async def test_cancelling_the_consumer_closes_the_connection(fake):
 
 
 def test_llm_agent_node_streams_provider_tokens_over_the_wire(fake, workflows):
-    overrides = {"LLM_PROVIDERS": {"offline": {"BACKEND": "offline", "TOKEN_DELAY": 0},
-                                   "fake": {"BACKEND": "openai", "BASE_URL": fake.base_url, "API_KEY": "sk-secret",
-                                            "BACKOFF": 0.01, "MAX_RETRIES": 0}}}
-    with ServerProcess("uvicorn", overrides=overrides) as server, httpx.Client(base_url=server.url, timeout=10) as c:
-        events = take(c, "POST", "/workflows/fake_llm/execute", json={"inputs": {
-            "message": "hi you", "messages": [{"role": "user", "content": "before"},
-                                              {"role": "assistant", "content": "ok"}]}}, headers=ACCEPT_SSE)
+    overrides = {
+        "LLM_PROVIDERS": {
+            "offline": {"BACKEND": "offline", "TOKEN_DELAY": 0},
+            "fake": {
+                "BACKEND": "openai",
+                "BASE_URL": fake.base_url,
+                "API_KEY": "sk-secret",
+                "BACKOFF": 0.01,
+                "MAX_RETRIES": 0,
+            },
+        }
+    }
+    with (
+        ServerProcess("uvicorn", overrides=overrides) as server,
+        httpx.Client(base_url=server.url, timeout=10) as c,
+    ):
+        events = take(
+            c,
+            "POST",
+            "/workflows/fake_llm/execute",
+            json={
+                "inputs": {
+                    "message": "hi you",
+                    "messages": [
+                        {"role": "user", "content": "before"},
+                        {"role": "assistant", "content": "ok"},
+                    ],
+                }
+            },
+            headers=ACCEPT_SSE,
+        )
         tokens = [e.json()["delta"] for e in events if e.event == "token"]
         result = events[-1].json()["result"]
         assert "".join(tokens) == result["response"] == "Echo: hi you"
-        assert result["metadata"] == {"provider": "openai", "model": "fake",
-                                      "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}
+        assert result["metadata"] == {
+            "provider": "openai",
+            "model": "fake",
+            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+        }
         sent = fake.requests[-1]["body"]
-        assert sent["messages"] == [{"role": "system", "content": "You are terse."},
-                                    {"role": "user", "content": "before"}, {"role": "assistant", "content": "ok"},
-                                    {"role": "user", "content": "hi you"}]
+        assert sent["messages"] == [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "before"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "hi you"},
+        ]
         assert sent["temperature"] == 0.2 and sent["max_tokens"] == 64
-        failed = take(c, "POST", "/workflows/fake_llm_broken/execute", json={"inputs": {"message": "x"}},
-                      headers=ACCEPT_SSE)
+        failed = take(
+            c,
+            "POST",
+            "/workflows/fake_llm_broken/execute",
+            json={"inputs": {"message": "x"}},
+            headers=ACCEPT_SSE,
+        )
         error = failed[-1].json()
         assert error["error_type"] == "NodeError" and "refused the credentials" in error["error"]
         assert "sk-secret" not in error["error"]

@@ -19,8 +19,16 @@ rf = RequestFactory()
 
 
 @nexus_sse.register_function("tests.payload.typed")
-def typed(count: int, ratio: float = 0.5, flag: bool = False, tags: list = (),
-          meta: dict | None = None, name: str = "x", anything=None, limit: int | None = None) -> dict:
+def typed(
+    count: int,
+    ratio: float = 0.5,
+    flag: bool = False,
+    tags: list = (),
+    meta: dict | None = None,
+    name: str = "x",
+    anything=None,
+    limit: int | None = None,
+) -> dict:
     return {}
 
 
@@ -49,8 +57,23 @@ def test_parse_event_id_reads_run_and_seq(raw, expected):
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "abc", RUN, f"{RUN}:-1", f"{RUN}:x", "notuuid:3", f"{RUN}:", ":3", f"{RUN}:+3", f"{RUN}: 3",
-     f"{RUN}:3.0", f"{RUN}:1e3", f"{RUN}:3:4", "3", f"{uuid.uuid4()}{RUN}:1"],
+    [
+        "",
+        "abc",
+        RUN,
+        f"{RUN}:-1",
+        f"{RUN}:x",
+        "notuuid:3",
+        f"{RUN}:",
+        ":3",
+        f"{RUN}:+3",
+        f"{RUN}: 3",
+        f"{RUN}:3.0",
+        f"{RUN}:1e3",
+        f"{RUN}:3:4",
+        "3",
+        f"{uuid.uuid4()}{RUN}:1",
+    ],
 )
 def test_parse_event_id_refuses_garbage_with_a_validation_error(raw):
     with pytest.raises(ValidationError) as info:
@@ -264,7 +287,10 @@ def test_query_inputs_refuses_values_of_the_wrong_type(qs, path, message):
 
 def test_query_inputs_json_respects_the_depth_limit():
     deep = json.dumps({"meta": nested(5)})
-    with override_settings(NEXUS_SSE={"MAX_JSON_DEPTH": 4}), pytest.raises(ValidationError, match="deeper than 4"):
+    with (
+        override_settings(NEXUS_SSE={"MAX_JSON_DEPTH": 4}),
+        pytest.raises(ValidationError, match="deeper than 4"),
+    ):
         payload.query_inputs(rf.get("/x", {"inputs": deep}), schema())
 
 

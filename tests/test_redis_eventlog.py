@@ -76,10 +76,21 @@ async def test_an_unreachable_redis_is_one_clear_error_naming_the_server_not_its
 
     log = RedisEventLog(URL="redis://app:s3cret@127.0.0.1:1/0")  # nothing listens on port 1
     run = str(uuid.uuid4())
-    calls = [log.append(run, "start", {}, seq=1), log.read_after(run, 0), log.wait_after(run, 0, 1.0),
-             log.last_event(run), log.exists(run), log.add_subscriber(run), log.subscriber_count(run),
-             log.executor_alive("elsewhere"), log.request_cancel(run), log.cancel_requested(run),
-             log.finished(run), log.ping(), log.announce()]
+    calls = [
+        log.append(run, "start", {}, seq=1),
+        log.read_after(run, 0),
+        log.wait_after(run, 0, 1.0),
+        log.last_event(run),
+        log.exists(run),
+        log.add_subscriber(run),
+        log.subscriber_count(run),
+        log.executor_alive("elsewhere"),
+        log.request_cancel(run),
+        log.cancel_requested(run),
+        log.finished(run),
+        log.ping(),
+        log.announce(),
+    ]
     try:
         for call in calls:
             with pytest.raises(EventLogUnavailable) as info:
@@ -114,7 +125,9 @@ async def test_streams_of_one_run_share_one_blocking_read(log, monkeypatch):
 
     monkeypatch.setattr(client, "xread", counted)  # every XREAD this process sends
     streams = [asyncio.ensure_future(follow(log, run)) for _ in range(20)]
-    behind = asyncio.ensure_future(follow(log, run, after=0))  # (all start behind the tail: they read directly)
+    behind = asyncio.ensure_future(
+        follow(log, run, after=0)
+    )  # (all start behind the tail: they read directly)
     for seq in range(2, 52):
         await asyncio.sleep(0.001)  # a token every millisecond, so readers catch up between them
         await log.append(run, "token", {"n": seq}, seq=seq)

@@ -11,25 +11,23 @@ from tests.sse_helpers import run_status, take, wait_for
 
 @pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
 def test_runs_of_a_killed_server_are_marked_interrupted_and_their_streams_end(kind, workflows):
-    with ServerProcess(kind) as first:
-        with httpx.Client(base_url=first.url, timeout=15) as client:
-            seen = take(client, "GET", "/workflows/steps/execute?count=3&delay=0.01&seconds=60", limit=6)
-            run_id = seen[0].json()["run_id"]
-            # wait until what the client saw is archived (ARCHIVE_INTERVAL_SECONDS), then crash
-            from nexus_sse.models import RunEvent
+    with ServerProcess(kind) as first, httpx.Client(base_url=first.url, timeout=15) as client:
+        seen = take(client, "GET", "/workflows/steps/execute?count=3&delay=0.01&seconds=60", limit=6)
+        run_id = seen[0].json()["run_id"]
+        # wait until what the client saw is archived (ARCHIVE_INTERVAL_SECONDS), then crash
+        from nexus_sse.models import RunEvent
 
-            wait_for(lambda: RunEvent.objects.filter(run_id=run_id).count() >= len(seen))
-            first.kill()
-    with ServerProcess(kind) as second:
-        with httpx.Client(base_url=second.url, timeout=15) as client:
-            status = run_status(client, run_id)
-            assert status["status"] == "failed"
-            assert status["error_type"] == "InternalError" and status["error"] == "interrupted"
-            replay = take(client, "GET", f"/runs/{run_id}/events")
-            assert [e.id for e in replay[: len(seen)]] == [e.id for e in seen]
-            assert replay[-1].event == "error" and replay[-1].json()["error_type"] == "InternalError"
-            resumed = take(client, "GET", f"/runs/{run_id}/events", headers={"Last-Event-ID": seen[-1].id})
-            assert [e.event for e in resumed][-1] == "error" and resumed[-1].json()["error"] == "interrupted"
+        wait_for(lambda: RunEvent.objects.filter(run_id=run_id).count() >= len(seen))
+        first.kill()
+    with ServerProcess(kind) as second, httpx.Client(base_url=second.url, timeout=15) as client:
+        status = run_status(client, run_id)
+        assert status["status"] == "failed"
+        assert status["error_type"] == "InternalError" and status["error"] == "interrupted"
+        replay = take(client, "GET", f"/runs/{run_id}/events")
+        assert [e.id for e in replay[: len(seen)]] == [e.id for e in seen]
+        assert replay[-1].event == "error" and replay[-1].json()["error_type"] == "InternalError"
+        resumed = take(client, "GET", f"/runs/{run_id}/events", headers={"Last-Event-ID": seen[-1].id})
+        assert [e.event for e in resumed][-1] == "error" and resumed[-1].json()["error"] == "interrupted"
 
 
 def test_a_cursor_past_the_archive_of_an_interrupted_run_still_gets_its_end(workflows):
@@ -43,9 +41,8 @@ def test_a_cursor_past_the_archive_of_an_interrupted_run_still_gets_its_end(work
     run_id = seen[0].json()["run_id"]
     archived = RunEvent.objects.filter(run_id=run_id).count()
     assert 0 < archived < len(seen), "precondition: the client is ahead of the archive"
-    with ServerProcess("uvicorn") as second:
-        with httpx.Client(base_url=second.url, timeout=15) as client:
-            resumed = take(client, "GET", "/workflows/tokens/execute", params={"lastEventId": seen[-1].id})
+    with ServerProcess("uvicorn") as second, httpx.Client(base_url=second.url, timeout=15) as client:
+        resumed = take(client, "GET", "/workflows/tokens/execute", params={"lastEventId": seen[-1].id})
     assert len(resumed) == 1 and resumed[0].event == "error" and resumed[0].json()["error"] == "interrupted"
 
 

@@ -36,7 +36,9 @@ def test_resume_after_the_kth_event_gets_exactly_the_rest_and_never_reruns(clien
     first = take(client, "POST", "/workflows/tokens/execute", limit=k, json=TOKENS, headers=ACCEPT_SSE)
     run_id, last_id = first[0].json()["run_id"], first[-1].id
     if how == "header-on-post":
-        rest = take(client, "POST", "/workflows/tokens/execute", headers={**ACCEPT_SSE, "Last-Event-ID": last_id})
+        rest = take(
+            client, "POST", "/workflows/tokens/execute", headers={**ACCEPT_SSE, "Last-Event-ID": last_id}
+        )
     elif how == "query-on-get":
         rest = take(client, "GET", "/workflows/tokens/execute", params={"lastEventId": last_id})
     else:
@@ -44,14 +46,21 @@ def test_resume_after_the_kth_event_gets_exactly_the_rest_and_never_reruns(clien
     events = first + rest
     assert len(first) == k and contiguous(events, run_id)
     assert [e.event for e in events].count("start") == 1 and events[-1].event == "complete"
-    assert "".join(e.json()["delta"] for e in events if e.event == "token") == events[-1].json()["result"]["text"]
+    assert (
+        "".join(e.json()["delta"] for e in events if e.event == "token")
+        == events[-1].json()["result"]["text"]
+    )
     assert Run.objects.filter(workflow__slug="tokens").count() == 1  # ran once
 
 
 def test_resume_of_a_finished_run_replays_the_same_bytes_and_then_204(client):
-    response, original = raw_stream(client, "POST", "/workflows/tokens/execute", json=TOKENS, headers=ACCEPT_SSE)
+    response, original = raw_stream(
+        client, "POST", "/workflows/tokens/execute", json=TOKENS, headers=ACCEPT_SSE
+    )
     run_id = response.headers["x-run-id"]
-    resumed, replay = raw_stream(client, "GET", f"/runs/{run_id}/events", headers={"Last-Event-ID": f"{run_id}:3"})
+    resumed, replay = raw_stream(
+        client, "GET", f"/runs/{run_id}/events", headers={"Last-Event-ID": f"{run_id}:3"}
+    )
     assert resumed.status_code == 200
     cut = original.index(f"id: {run_id}:4\n".encode())
     assert replay == b"retry: 3000\n\n" + original[cut:]
@@ -61,7 +70,9 @@ def test_resume_of_a_finished_run_replays_the_same_bytes_and_then_204(client):
 
 
 def test_a_finished_run_replays_from_the_database_on_a_process_that_never_held_it(server, client):
-    response, original = raw_stream(client, "POST", "/workflows/tokens/execute", json=TOKENS, headers=ACCEPT_SSE)
+    response, original = raw_stream(
+        client, "POST", "/workflows/tokens/execute", json=TOKENS, headers=ACCEPT_SSE
+    )
     run_id = response.headers["x-run-id"]
     with ServerProcess(server.kind, overrides=OVERRIDES) as other:  # its in-memory log is empty
         with httpx.Client(base_url=other.url, timeout=15) as c:
@@ -69,7 +80,7 @@ def test_a_finished_run_replays_from_the_database_on_a_process_that_never_held_i
             _, tail = raw_stream(c, "GET", f"/workflows/tokens/execute?lastEventId={run_id}:10")
     # the same events: ids, names, data (PostgreSQL's jsonb may order a payload's keys differently)
     assert same_events(replay, original)
-    assert same_events(tail, b"retry: 3000\n\n" + original[original.index(f"id: {run_id}:11\n".encode()):])
+    assert same_events(tail, b"retry: 3000\n\n" + original[original.index(f"id: {run_id}:11\n".encode()) :])
 
 
 def same_events(a: bytes, b: bytes) -> bool:
@@ -100,7 +111,9 @@ def test_a_client_disconnect_cleans_up_so_an_unwatched_run_is_cancelled(client):
 
 
 def test_a_watched_run_is_not_cancelled_and_an_async_run_needs_no_watcher(client):
-    started = client.post("/workflows/slow/execute", json={"inputs": {"seconds": 1.5}, "mode": "async"}).json()
+    started = client.post(
+        "/workflows/slow/execute", json={"inputs": {"seconds": 1.5}, "mode": "async"}
+    ).json()
     watched = take(client, "GET", "/workflows/slow/execute?seconds=1.5")
     assert watched[-1].event == "complete"  # 1.5 s > ORPHAN_SECONDS, but someone was listening
     status = wait_for(lambda: (s := run_status(client, started["run_id"]))["status"] != "running" and s)

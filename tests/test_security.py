@@ -77,16 +77,26 @@ def test_csrf_is_required_for_session_posts_only(url):
 
 
 def test_cors_preflight_answers_allowed_origins_only(url):
-    request = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,last-event-id"}
+    request = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,last-event-id",
+    }
     with httpx.Client(base_url=url, timeout=10) as client:
-        allowed = client.options("/workflows/chat/execute", headers={"Origin": "https://allowed.example", **request})
+        allowed = client.options(
+            "/workflows/chat/execute", headers={"Origin": "https://allowed.example", **request}
+        )
         assert allowed.status_code == 200
         assert allowed.headers["access-control-allow-origin"] == "https://allowed.example"
         assert "last-event-id" in allowed.headers["access-control-allow-headers"]
-        other = client.options("/workflows/chat/execute", headers={"Origin": "https://evil.example", **request})
+        other = client.options(
+            "/workflows/chat/execute", headers={"Origin": "https://evil.example", **request}
+        )
         assert "access-control-allow-origin" not in other.headers
-        stream = client.post("/workflows/greet/execute", json={"inputs": {"name": "x"}},
-                             headers={"Origin": "https://allowed.example"})
+        stream = client.post(
+            "/workflows/greet/execute",
+            json={"inputs": {"name": "x"}},
+            headers={"Origin": "https://allowed.example"},
+        )
         assert stream.headers["access-control-allow-origin"] == "https://allowed.example"
 
 
@@ -98,7 +108,9 @@ def test_rate_limited_runs_get_429_with_retry_after(url):
         assert limited.status_code == 429 and limited.json()["error_type"] == "RateLimitError"
         assert 1 <= int(limited.headers["retry-after"]) <= 60
         assert client.get("/workflows/greet/execute?name=x").status_code == 429  # the stream too
-        assert post_greet(client, headers=factories.token(factories.user("ann"))).status_code == 200  # per user
+        assert (
+            post_greet(client, headers=factories.token(factories.user("ann"))).status_code == 200
+        )  # per user
 
 
 def test_stream_tokens_open_their_workflow_only_and_not_when_tampered(url):
@@ -106,7 +118,9 @@ def test_stream_tokens_open_their_workflow_only_and_not_when_tampered(url):
     factories.set_policy("chat", access="authenticated")
     ann = factories.user("ann")
     with httpx.Client(base_url=url, timeout=10) as client:
-        issued = client.post("/api/stream-tokens/", json={"workflow": "greet"}, headers=factories.token(ann)).json()
+        issued = client.post(
+            "/api/stream-tokens/", json={"workflow": "greet"}, headers=factories.token(ann)
+        ).json()
         events = take(client, "GET", f"{issued['url']}&name=x")
         assert events[-1].event == "complete"
         from nexus_sse.models import Run
@@ -126,7 +140,9 @@ def test_expired_stream_tokens_are_refused(url):
     payload = token.rsplit(":", 2)[0]
     expired = _sign_at(payload, signing.b62_encode(int(time.time()) - 600))  # 10 min ago; lifetime is 5
     with httpx.Client(base_url=url, timeout=10) as client:
-        fresh = client.get(f"/workflows/greet/execute?stream_token={_sign_at(payload, signing.b62_encode(int(time.time())))}&name=x")
+        fresh = client.get(
+            f"/workflows/greet/execute?stream_token={_sign_at(payload, signing.b62_encode(int(time.time())))}&name=x"
+        )
         response = client.get(f"/workflows/greet/execute?stream_token={expired}&name=x")
     assert fresh.status_code == 200
     assert response.status_code == 401 and "expired" in response.json()["error"]
@@ -161,13 +177,19 @@ def test_open_streams_per_user_are_capped(server, url):
 
 def test_a_forged_x_forwarded_for_does_not_reset_the_rate_limit(server, url):
     if server.kind == "uvicorn":
-        pytest.skip("uvicorn rewrites the client address from X-Forwarded-For for loopback peers itself "
-                    "(--forwarded-allow-ips); daphne passes the real peer, which is what this tests")
+        pytest.skip(
+            "uvicorn rewrites the client address from X-Forwarded-For for loopback peers itself "
+            "(--forwarded-allow-ips); daphne passes the real peer, which is what this tests"
+        )
     factories.set_policy("slow", rate_limit="1/min")  # a workflow no other test here throttles
     with httpx.Client(base_url=url, timeout=10) as client:
+
         def post(forwarded):
-            return client.post("/workflows/slow/execute", json={"inputs": {"seconds": 0}},
-                               headers={"X-Forwarded-For": forwarded})
+            return client.post(
+                "/workflows/slow/execute",
+                json={"inputs": {"seconds": 0}},
+                headers={"X-Forwarded-For": forwarded},
+            )
 
         assert post("10.0.0.1").status_code == 200
         second = post("10.0.0.2")
@@ -178,8 +200,12 @@ def test_stream_tokens_do_not_authenticate_posts(url):
     factories.set_policy("greet", access="authenticated")
     ann = factories.user("ann")
     with httpx.Client(base_url=url, timeout=10) as client:
-        token = client.post("/api/stream-tokens/", json={"workflow": "greet"}, headers=factories.token(ann)).json()
-        response = client.post(f"/workflows/greet/execute?stream_token={token['token']}", json={"inputs": {"name": "x"}})
+        token = client.post(
+            "/api/stream-tokens/", json={"workflow": "greet"}, headers=factories.token(ann)
+        ).json()
+        response = client.post(
+            f"/workflows/greet/execute?stream_token={token['token']}", json={"inputs": {"name": "x"}}
+        )
     assert response.status_code == 401
 
 

@@ -38,7 +38,10 @@ def test_default_configuration_passes_the_checks():
         ({"EVENT_LOG": "no.such.Backend"}, "nexus_sse.E004"),
         ({"EVENT_LOG": "nexus_sse.models.Run"}, "nexus_sse.E004"),
         ({"EVENT_LOG_OPTIONS": []}, "nexus_sse.E004"),
-        ({"LLM_PROVIDERS": {"x": {"BACKEND": "no.such.Provider"}}, "DEFAULT_LLM_PROVIDER": "x"}, "nexus_sse.E005"),
+        (
+            {"LLM_PROVIDERS": {"x": {"BACKEND": "no.such.Provider"}}, "DEFAULT_LLM_PROVIDER": "x"},
+            "nexus_sse.E005",
+        ),
         ({"DEFAULT_LLM_PROVIDER": "missing"}, "nexus_sse.E006"),
         ({"DEFAULT_ACCESS": "everyone"}, "nexus_sse.E007"),
         ({"DEFAULT_RATE_LIMIT": "fast"}, "nexus_sse.E007"),

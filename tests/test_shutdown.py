@@ -21,8 +21,9 @@ def test_sigterm_hands_streams_over_and_lets_runs_finish(django_db_setup, workfl
     overrides = redis_overrides(SHUTDOWN_GRACE_SECONDS=20.0, ORPHAN_SECONDS=30.0)
     with ServerProcess(kind, overrides=overrides) as a, ServerProcess("uvicorn", overrides=overrides) as b:
         with httpx.Client(base_url=a.url, timeout=15) as ca, httpx.Client(base_url=b.url, timeout=15) as cb:
-            run_id = ca.post("/workflows/tokens/execute",
-                             json={"inputs": {"count": 60, "delay": 0.05}, "mode": "async"}).json()["run_id"]
+            run_id = ca.post(
+                "/workflows/tokens/execute", json={"inputs": {"count": 60, "delay": 0.05}, "mode": "async"}
+            ).json()["run_id"]
             seen, raw_tail = [], []
             with connect_sse(ca, "GET", f"/runs/{run_id}/events") as source:
                 for event in source.iter_sse():

@@ -6,8 +6,13 @@ from httpx_sse import connect_sse
 
 def test_post_stream_of_chat_reaches_complete(live):
     with httpx.Client(base_url=live, timeout=10) as client:
-        with connect_sse(client, "POST", "/workflows/chat/execute", json={"inputs": {"message": "Hello!"}},
-                         headers={"Accept": "text/event-stream"}) as source:
+        with connect_sse(
+            client,
+            "POST",
+            "/workflows/chat/execute",
+            json={"inputs": {"message": "Hello!"}},
+            headers={"Accept": "text/event-stream"},
+        ) as source:
             events = [(e.event, e.json(), e.id) for e in source.iter_sse() if e.data]
     names = [name for name, _, _ in events]
     assert names[0] == "start" and names[-1] == "complete"

@@ -18,7 +18,11 @@ RUN = "3f2c9a4e-5b6d-41d1-9e2f-0a1b2c3d4e5f"
     ("args", "kwargs", "expected"),
     [
         # field order is always id, event, retry, data
-        (("start", {"a": 1}), {"id": f"{RUN}:1"}, f'id: {RUN}:1\nevent: start\ndata: {{"a": 1}}\n\n'.encode()),
+        (
+            ("start", {"a": 1}),
+            {"id": f"{RUN}:1"},
+            f'id: {RUN}:1\nevent: start\ndata: {{"a": 1}}\n\n'.encode(),
+        ),
         (("e", "x"), {"id": "7", "retry": 10}, b"id: 7\nevent: e\nretry: 10\ndata: x\n\n"),
         ((), {"retry": 3000}, b"retry: 3000\n\n"),
         ((), {"retry": 0}, b"retry: 0\n\n"),

@@ -13,7 +13,9 @@ def client(live):
 
 
 def test_the_helper_streams_events_with_the_same_headers(client):
-    with client.stream("GET", "/demo/countdown?start=3&pace=0", headers={"Accept-Encoding": "gzip"}) as response:
+    with client.stream(
+        "GET", "/demo/countdown?start=3&pace=0", headers={"Accept-Encoding": "gzip"}
+    ) as response:
         body = b"".join(response.iter_raw())
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert response.headers["cache-control"] == "no-cache" and response.headers["x-accel-buffering"] == "no"

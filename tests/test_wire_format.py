@@ -10,7 +10,10 @@ from nexus_sse.eventlog.base import LogEvent
     ("kwargs", "expected"),
     [
         ({"event": "start", "data": {"a": 1}}, b'event: start\ndata: {"a": 1}\n\n'),
-        ({"event": "token", "data": {"delta": "x"}, "id": "r:3"}, b'id: r:3\nevent: token\ndata: {"delta": "x"}\n\n'),
+        (
+            {"event": "token", "data": {"delta": "x"}, "id": "r:3"},
+            b'id: r:3\nevent: token\ndata: {"delta": "x"}\n\n',
+        ),
         ({"data": "plain"}, b"data: plain\n\n"),
         ({"retry": 3000}, b"retry: 3000\n\n"),
         ({"event": "e", "data": "a\nb", "multiline": True}, b"event: e\ndata: a\ndata: b\n\n"),
@@ -70,7 +73,12 @@ SAMPLE = (
 def test_parser_round_trips_what_the_encoder_writes():
     events = sse.parse(SAMPLE)
     assert [(e.event, e.id) for e in events] == [
-        ("message", None), ("start", "r:1"), ("message", None), ("token", "r:2"), ("message", None), ("complete", "r:3"),
+        ("message", None),
+        ("start", "r:1"),
+        ("message", None),
+        ("token", "r:2"),
+        ("message", None),
+        ("complete", "r:3"),
     ]
     assert events[0].retry == 3000
     assert events[2].comments == ["keepalive"]

@@ -25,11 +25,28 @@ def overrides(django_db_setup):
 
 
 def start_worker(overrides) -> subprocess.Popen:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "NEXUS_TEST_SERVER": "1",
-           "NEXUS_TEST_OVERRIDES": __import__("json").dumps(overrides)}
-    return subprocess.Popen([sys.executable, "manage.py", "db_worker", "--queue-name", "nexus_sse",
-                             "--interval", "0.05", "--no-startup-delay"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "NEXUS_TEST_SERVER": "1",
+        "NEXUS_TEST_OVERRIDES": __import__("json").dumps(overrides),
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "db_worker",
+            "--queue-name",
+            "nexus_sse",
+            "--interval",
+            "0.05",
+            "--no-startup-delay",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +59,13 @@ def test_runs_execute_in_the_worker_and_stream_from_the_web_process(web, overrid
     worker = start_worker(overrides)
     try:
         with httpx.Client(base_url=web.url, timeout=15) as client:
-            events = take(client, "POST", "/workflows/tokens/execute", json={"inputs": {"count": 20, "delay": 0.01}},
-                          headers=ACCEPT_SSE)
+            events = take(
+                client,
+                "POST",
+                "/workflows/tokens/execute",
+                json={"inputs": {"count": 20, "delay": 0.01}},
+                headers=ACCEPT_SSE,
+            )
             result = client.post("/workflows/greet/execute", json={"inputs": {"name": "W"}}).json()
     finally:
         worker.terminate()
@@ -83,8 +105,12 @@ def test_a_killed_worker_ends_the_stream_with_an_error_and_fails_the_run(web, ov
 
 def test_a_queued_run_can_be_cancelled_before_a_worker_takes_it(web, workflows):
     with httpx.Client(base_url=web.url, timeout=15) as client:  # no worker running
-        run_id = client.post("/workflows/greet/execute", json={"inputs": {"name": "q"}, "mode": "async"}).json()["run_id"]
+        run_id = client.post(
+            "/workflows/greet/execute", json={"inputs": {"name": "q"}, "mode": "async"}
+        ).json()["run_id"]
         assert client.get(f"/runs/{run_id}").json()["status"] == "pending"
         assert client.post(f"/runs/{run_id}/cancel").json()["status"] == "cancelled"
         events = take(client, "GET", f"/runs/{run_id}/events")
-    assert [e.event for e in events] == ["start", "error"] and events[-1].json()["error_type"] == "CancelledError"
+    assert [e.event for e in events] == ["start", "error"] and events[-1].json()[
+        "error_type"
+    ] == "CancelledError"

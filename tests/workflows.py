@@ -71,13 +71,29 @@ steps.add_connection("sleep", "slept", "report", "slept")
 nexus_sse.register("steps", steps)
 
 # fake_llm / fake_llm_broken: LLMAgentNode on the provider alias "fake" (tests/fake_openai.py)
-nexus_sse.register("fake_llm", _one("LLMAgentNode", "agent", {
-    "provider": "fake", "model": "fake", "system_prompt": "You are terse.", "temperature": 0.2, "max_tokens": 64}))
-nexus_sse.register("fake_llm_broken", _one("LLMAgentNode", "agent", {"provider": "fake", "model": "fake-401"}))
+nexus_sse.register(
+    "fake_llm",
+    _one(
+        "LLMAgentNode",
+        "agent",
+        {
+            "provider": "fake",
+            "model": "fake",
+            "system_prompt": "You are terse.",
+            "temperature": 0.2,
+            "max_tokens": 64,
+        },
+    ),
+)
+nexus_sse.register(
+    "fake_llm_broken", _one("LLMAgentNode", "agent", {"provider": "fake", "model": "fake-401"})
+)
 
 
 @nexus_sse.register_function("tests.token_bursts")
-async def token_bursts(count: int = 1000, burst: int = 100, pause: float = 0.0, pad: int = 0, ctx=None) -> dict:
+async def token_bursts(
+    count: int = 1000, burst: int = 100, pause: float = 0.0, pad: int = 0, ctx=None
+) -> dict:
     for i in range(count):
         if i % burst == 0:
             await asyncio.sleep(pause)  # let streams run between bursts (a plain loop would starve them)

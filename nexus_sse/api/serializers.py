@@ -16,12 +16,28 @@ POLICY_FIELDS = ("is_active", "access", "permission", "rate_limit")
 class WorkflowSerializer(serializers.ModelSerializer):
     """A workflow; ``definition`` is validated against the node registry (admin workflows only)."""
 
-    effective_input_schema = serializers.SerializerMethodField(help_text="The JSON Schema inputs are checked against.")
+    effective_input_schema = serializers.SerializerMethodField(
+        help_text="The JSON Schema inputs are checked against."
+    )
 
     class Meta:
         model = Workflow
-        fields = ["slug", "name", "version", "description", "source", "is_active", "access", "permission",
-                  "rate_limit", "definition", "input_schema", "effective_input_schema", "created_at", "updated_at"]
+        fields = [
+            "slug",
+            "name",
+            "version",
+            "description",
+            "source",
+            "is_active",
+            "access",
+            "permission",
+            "rate_limit",
+            "definition",
+            "input_schema",
+            "effective_input_schema",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["source", "created_at", "updated_at"]
 
     def get_effective_input_schema(self, obj: Workflow) -> dict[str, Any] | None:
@@ -38,7 +54,10 @@ class WorkflowSerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError(
                     {locked[0]: "defined in code: only is_active and the policy fields can change here"}
                 )
-        merged = {f: attrs.get(f, getattr(instance, f, "")) for f in ("source", "access", "permission", "definition")}
+        merged = {
+            f: attrs.get(f, getattr(instance, f, ""))
+            for f in ("source", "access", "permission", "definition")
+        }
         if instance is None:
             merged["source"] = Workflow.Source.ADMIN
         errors = workflow_errors(**merged)
@@ -69,8 +88,19 @@ class RunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Run
-        fields = ["run_id", "workflow_id", "workflow_version", "status", "mode", "error", "error_type",
-                  "created_at", "started_at", "finished_at", "execution_time"]
+        fields = [
+            "run_id",
+            "workflow_id",
+            "workflow_version",
+            "status",
+            "mode",
+            "error",
+            "error_type",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "execution_time",
+        ]
 
 
 class RunDetailSerializer(RunSerializer):

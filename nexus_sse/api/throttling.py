@@ -12,7 +12,7 @@ class WorkflowRunThrottle(SimpleRateThrottle):
 
     scope = "nexus_sse_runs"
 
-    def __init__(self, rate: str, workflow: str) -> None:  # noqa: D107 (no settings lookup: rate is given)
+    def __init__(self, rate: str, workflow: str) -> None:
         self.rate = rate
         self.workflow = workflow
         self.num_requests, self.duration = self.parse_rate(rate)
@@ -28,7 +28,11 @@ class WorkflowRunThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request: Any, view: Any) -> str:
         user = getattr(request, "user", None)
-        ident = f"user:{user.pk}" if user is not None and user.is_authenticated else f"ip:{self.get_ident(request)}"
+        ident = (
+            f"user:{user.pk}"
+            if user is not None and user.is_authenticated
+            else f"ip:{self.get_ident(request)}"
+        )
         return f"nexus_sse:throttle:{self.workflow}:{ident}"
 
 

@@ -86,17 +86,20 @@ class WorkflowViewSet(NexusAPIMixin, viewsets.ModelViewSet):
 
     def perform_destroy(self, instance: Workflow) -> None:
         if instance.source == Workflow.Source.CODE:
-            raise ValidationError("workflows defined in code cannot be deleted; disable them instead",
-                                  path="source")
+            raise ValidationError(
+                "workflows defined in code cannot be deleted; disable them instead", path="source"
+            )
         instance.delete()
 
 
-@extend_schema(parameters=[
-    OpenApiParameter("workflow", str, description="Only runs of this workflow (slug)."),
-    OpenApiParameter("status", str, enum=[s.value for s in Run.Status]),
-    OpenApiParameter("created_after", str, description="ISO 8601 date-time."),
-    OpenApiParameter("created_before", str, description="ISO 8601 date-time."),
-])
+@extend_schema(
+    parameters=[
+        OpenApiParameter("workflow", str, description="Only runs of this workflow (slug)."),
+        OpenApiParameter("status", str, enum=[s.value for s in Run.Status]),
+        OpenApiParameter("created_after", str, description="ISO 8601 date-time."),
+        OpenApiParameter("created_before", str, description="ISO 8601 date-time."),
+    ]
+)
 class RunViewSet(NexusAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Runs: a user sees their own; staff see all. Anonymous runs are reachable only by their id."""
 
@@ -120,8 +123,12 @@ class RunViewSet(NexusAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
             if not user.is_staff:
                 queryset = queryset.filter(user=user)
             params = self.request.query_params
-            filters = {"workflow__slug": params.get("workflow"), "status": params.get("status"),
-                       "created_at__gte": params.get("created_after"), "created_at__lte": params.get("created_before")}
+            filters = {
+                "workflow__slug": params.get("workflow"),
+                "status": params.get("status"),
+                "created_at__gte": params.get("created_after"),
+                "created_at__lte": params.get("created_before"),
+            }
             try:
                 return queryset.filter(**{k: v for k, v in filters.items() if v})
             except Exception as exc:  # a malformed date
@@ -130,7 +137,9 @@ class RunViewSet(NexusAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
 
     def get_object(self) -> Run:
         run = super().get_object()
-        if run.user_id is not None and not (self.request.user.is_staff or self.request.user.pk == run.user_id):
+        if run.user_id is not None and not (
+            self.request.user.is_staff or self.request.user.pk == run.user_id
+        ):
             raise NotFound("no such run")
         return run
 
@@ -140,8 +149,10 @@ class RunViewSet(NexusAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         """Stop a run; its stream ends with an error event of type CancelledError."""
         run = self.get_object()
         state = async_to_sync(runs.cancel)(run)
-        return Response({"run_id": str(run.pk), "status": state},
-                        status=status.HTTP_202_ACCEPTED if state == "cancelling" else status.HTTP_200_OK)
+        return Response(
+            {"run_id": str(run.pk), "status": state},
+            status=status.HTTP_202_ACCEPTED if state == "cancelling" else status.HTTP_200_OK,
+        )
 
 
 class StreamTokenView(NexusAPIMixin, APIView):
@@ -170,5 +181,9 @@ class StreamTokenView(NexusAPIMixin, APIView):
                 raise NotFound("no such run")
             token = stream_tokens.issue(user, run=str(run.pk))
             url = reverse(f"{namespace}:run-events", args=[run.pk])
-        body = {"token": token, "expires_in": conf.get("STREAM_TOKEN_SECONDS"), "url": f"{url}?stream_token={token}"}
+        body = {
+            "token": token,
+            "expires_in": conf.get("STREAM_TOKEN_SECONDS"),
+            "url": f"{url}?stream_token={token}",
+        }
         return Response(StreamTokenSerializer(body).data, status=status.HTTP_201_CREATED)

@@ -17,15 +17,29 @@ from nexus_sse.client.events import Event
 class AsyncNexusClient:
     """``NexusClient`` for asyncio: ``async for event in client.stream(...)``, ``await client.run(...)``."""
 
-    def __init__(self, base_url: str, *, token: str | None = None, cookies: dict | None = None,
-                 stream_token: str | None = None, connect_timeout: float = 10.0, silence_timeout: float = 60.0,
-                 max_retries: int = 8, max_backoff: float = 30.0, on_reconnect=None,
-                 http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        cookies: dict | None = None,
+        stream_token: str | None = None,
+        connect_timeout: float = 10.0,
+        silence_timeout: float = 60.0,
+        max_retries: int = 8,
+        max_backoff: float = 30.0,
+        on_reconnect=None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
         self.base = base_url.rstrip("/")
-        self.options = Options(token, stream_token, connect_timeout, silence_timeout, max_retries, max_backoff,
-                               on_reconnect)
-        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(silence_timeout, connect=connect_timeout),
-                                              cookies=cookies, headers=self.options.headers())
+        self.options = Options(
+            token, stream_token, connect_timeout, silence_timeout, max_retries, max_backoff, on_reconnect
+        )
+        self.http = http or httpx.AsyncClient(
+            timeout=httpx.Timeout(silence_timeout, connect=connect_timeout),
+            cookies=cookies,
+            headers=self.options.headers(),
+        )
 
     async def __aenter__(self) -> AsyncNexusClient:
         return self
@@ -40,11 +54,19 @@ class AsyncNexusClient:
         token = self.http.cookies.get("csrftoken")
         return {"X-CSRFToken": token} if token else {}
 
-    async def stream(self, workflow: str | None, inputs: dict[str, Any] | None = None, *, url: str | None = None,
-                     cursor: Cursor | None = None) -> AsyncIterator[Event]:
+    async def stream(
+        self,
+        workflow: str | None,
+        inputs: dict[str, Any] | None = None,
+        *,
+        url: str | None = None,
+        cursor: Cursor | None = None,
+    ) -> AsyncIterator[Event]:
         base, name = split_url(url or self.base, workflow)
         cursor = cursor or Cursor()
-        async for event in self._follow(base, execute_request(base, name, inputs or {}, self.options), cursor):
+        async for event in self._follow(
+            base, execute_request(base, name, inputs or {}, self.options), cursor
+        ):
             yield event
 
     async def attach(self, run_id: str, last_event_id: str | None = None) -> AsyncIterator[Event]:
@@ -52,7 +74,9 @@ class AsyncNexusClient:
         async for event in self._follow(self.base, events_request(self.base, cursor, self.options), cursor):
             yield event
 
-    async def run(self, workflow: str | None, inputs: dict[str, Any] | None = None, *, url: str | None = None) -> Any:
+    async def run(
+        self, workflow: str | None, inputs: dict[str, Any] | None = None, *, url: str | None = None
+    ) -> Any:
         cursor = Cursor()
         last = None
         async for last in self.stream(workflow, inputs, url=url, cursor=cursor):
@@ -64,8 +88,9 @@ class AsyncNexusClient:
         return last.data.get("result")
 
     async def status(self, run_id: str) -> dict[str, Any]:
-        response = await self.http.get(f"{self.base}/runs/{run_id}", params=self.options.params(),
-                                       headers={"Accept": "application/json"})
+        response = await self.http.get(
+            f"{self.base}/runs/{run_id}", params=self.options.params(), headers={"Accept": "application/json"}
+        )
         if response.status_code >= 400:
             raise error_from(_json(response), response.status_code, run_id)
         return response.json()
@@ -81,8 +106,14 @@ class AsyncNexusClient:
         while True:
             headers = {**request.get("headers", {}), **(self._csrf() if request["method"] == "POST" else {})}
             try:
-                async with aconnect_sse(self.http, request["method"], request["url"], params=request.get("params"),
-                                        json=request.get("json"), headers=headers) as source:
+                async with aconnect_sse(
+                    self.http,
+                    request["method"],
+                    request["url"],
+                    params=request.get("params"),
+                    json=request.get("json"),
+                    headers=headers,
+                ) as source:
                     response = source.response
                     if response.status_code == 204:
                         return
@@ -103,8 +134,9 @@ class AsyncNexusClient:
             except httpx.TransportError as exc:
                 reason = type(exc).__name__
             if not (cursor.run_id and cursor.resumable) or cursor.attempt >= self.options.max_retries:
-                raise ConnectionLost(f"connection lost ({reason}) and the run cannot be resumed",
-                                     run_id=cursor.run_id)
+                raise ConnectionLost(
+                    f"connection lost ({reason}) and the run cannot be resumed", run_id=cursor.run_id
+                )
             delay = cursor.next_delay(self.options.max_backoff)
             if self.options.on_reconnect:
                 self.options.on_reconnect(cursor.attempt, delay)

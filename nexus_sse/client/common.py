@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 from nexus_sse.client.events import Event, make_event
@@ -51,11 +52,18 @@ class Options:
         Stream tokens travel in URLs and so only open streams; the server ignores them on POSTs. The
         server's own answer (401, or 404 for a run it will not show an anonymous caller) would not say so.
         """
-        if not self.stream_token or self.token or has_session or error.extra.get("http_status") not in (401, 403, 404):
+        if (
+            not self.stream_token
+            or self.token
+            or has_session
+            or error.extra.get("http_status") not in (401, 403, 404)
+        ):
             return error
         return AuthenticationError(
             f"{error.message}: a stream token only opens streams (GET); to cancel, give the client "
-            "token=<API token> or a logged-in session's cookies", **error.extra)
+            "token=<API token> or a logged-in session's cookies",
+            **error.extra,
+        )
 
     def headers(self) -> dict[str, str]:
         headers = {"Accept": "text/event-stream"}
@@ -131,16 +139,24 @@ def execute_request(base: str, workflow: str, inputs: dict[str, Any], options: O
     """How to start a run: POST (or GET with the stream token, for token-bound access)."""
     url = f"{base}/workflows/{quote(workflow, safe='')}/execute"
     if options.stream_token:
-        return {"method": "GET", "url": url, "params": {"inputs": json.dumps(inputs),
-                                                       "stream_token": options.stream_token}}
+        return {
+            "method": "GET",
+            "url": url,
+            "params": {"inputs": json.dumps(inputs), "stream_token": options.stream_token},
+        }
     return {"method": "POST", "url": url, "json": {"inputs": inputs, "mode": "stream"}}
 
 
 def events_request(base: str, cursor: Cursor, options: Options) -> dict[str, Any]:
     params = options.params()
     headers = {"Last-Event-ID": cursor.last_id} if cursor.last_id else {}
-    return {"method": "GET", "url": f"{base}/runs/{cursor.run_id}/events", "params": params, "headers": headers,
-            "resuming": True}
+    return {
+        "method": "GET",
+        "url": f"{base}/runs/{cursor.run_id}/events",
+        "params": params,
+        "headers": headers,
+        "resuming": True,
+    }
 
 
 def now() -> float:

@@ -81,7 +81,9 @@ class LiveDisplay(PlainDisplay):
             elif status == "completed":
                 took = time.monotonic() - self.node_started.get(node, self.started)
                 self._line(f"  \x1b[32m✓\x1b[0m {node} completed in {took:.2f}s")
-            self._show_status(f"{d.get('percent')}% {node} {status}" + (f" — {d['message']}" if d.get("message") else ""))
+            self._show_status(
+                f"{d.get('percent')}% {node} {status}" + (f" — {d['message']}" if d.get("message") else "")
+            )
         elif event.event == "token":
             self._clear_status()
             self.out.write(d.get("delta", ""))

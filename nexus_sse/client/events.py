@@ -57,8 +57,13 @@ class ErrorEvent(Event):
     """``error``, ``error_type``."""
 
 
-TYPES = {"start": StartEvent, "progress": ProgressEvent, "token": TokenEvent, "complete": CompleteEvent,
-         "error": ErrorEvent}
+TYPES = {
+    "start": StartEvent,
+    "progress": ProgressEvent,
+    "token": TokenEvent,
+    "complete": CompleteEvent,
+    "error": ErrorEvent,
+}
 
 
 def make_event(name: str, raw: str, event_id: str | None) -> Event:

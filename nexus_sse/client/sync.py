@@ -22,15 +22,29 @@ class NexusClient:
     ``stream_token`` (a signed token from ``/api/stream-tokens/``).
     """
 
-    def __init__(self, base_url: str, *, token: str | None = None, cookies: dict | None = None,
-                 stream_token: str | None = None, connect_timeout: float = 10.0, silence_timeout: float = 60.0,
-                 max_retries: int = 8, max_backoff: float = 30.0, on_reconnect=None,
-                 http: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        cookies: dict | None = None,
+        stream_token: str | None = None,
+        connect_timeout: float = 10.0,
+        silence_timeout: float = 60.0,
+        max_retries: int = 8,
+        max_backoff: float = 30.0,
+        on_reconnect=None,
+        http: httpx.Client | None = None,
+    ) -> None:
         self.base = base_url.rstrip("/")
-        self.options = Options(token, stream_token, connect_timeout, silence_timeout, max_retries, max_backoff,
-                               on_reconnect)
-        self.http = http or httpx.Client(timeout=httpx.Timeout(silence_timeout, connect=connect_timeout),
-                                         cookies=cookies, headers=self.options.headers())
+        self.options = Options(
+            token, stream_token, connect_timeout, silence_timeout, max_retries, max_backoff, on_reconnect
+        )
+        self.http = http or httpx.Client(
+            timeout=httpx.Timeout(silence_timeout, connect=connect_timeout),
+            cookies=cookies,
+            headers=self.options.headers(),
+        )
 
     def __enter__(self) -> NexusClient:
         return self
@@ -45,8 +59,14 @@ class NexusClient:
         token = self.http.cookies.get("csrftoken")
         return {"X-CSRFToken": token} if token else {}
 
-    def stream(self, workflow: str | None, inputs: dict[str, Any] | None = None, *, url: str | None = None,
-               cursor: Cursor | None = None) -> Iterator[Event]:
+    def stream(
+        self,
+        workflow: str | None,
+        inputs: dict[str, Any] | None = None,
+        *,
+        url: str | None = None,
+        cursor: Cursor | None = None,
+    ) -> Iterator[Event]:
         """Start a run and yield its events to the end (resuming, never re-running, after drops)."""
         base, name = split_url(url or self.base, workflow)
         cursor = cursor or Cursor()
@@ -57,7 +77,9 @@ class NexusClient:
         cursor = Cursor(run_id=run_id, last_id=last_event_id)
         yield from self._follow(self.base, events_request(self.base, cursor, self.options), cursor)
 
-    def run(self, workflow: str | None, inputs: dict[str, Any] | None = None, *, url: str | None = None) -> Any:
+    def run(
+        self, workflow: str | None, inputs: dict[str, Any] | None = None, *, url: str | None = None
+    ) -> Any:
         """Run a workflow to its end: its result, or the typed error of its ``error`` event."""
         cursor = Cursor()
         last = None
@@ -70,8 +92,9 @@ class NexusClient:
         return last.data.get("result")
 
     def status(self, run_id: str) -> dict[str, Any]:
-        response = self.http.get(f"{self.base}/runs/{run_id}", params=self.options.params(),
-                                 headers={"Accept": "application/json"})
+        response = self.http.get(
+            f"{self.base}/runs/{run_id}", params=self.options.params(), headers={"Accept": "application/json"}
+        )
         if response.status_code >= 400:
             raise error_from(_json(response), response.status_code, run_id)
         return response.json()
@@ -87,8 +110,14 @@ class NexusClient:
         while True:
             headers = {**request.get("headers", {}), **(self._csrf() if request["method"] == "POST" else {})}
             try:
-                with connect_sse(self.http, request["method"], request["url"], params=request.get("params"),
-                                 json=request.get("json"), headers=headers) as source:
+                with connect_sse(
+                    self.http,
+                    request["method"],
+                    request["url"],
+                    params=request.get("params"),
+                    json=request.get("json"),
+                    headers=headers,
+                ) as source:
                     response = source.response
                     if response.status_code == 204:
                         return
@@ -109,8 +138,9 @@ class NexusClient:
             except httpx.TransportError as exc:  # a drop, a reset, or silence past silence_timeout
                 reason = type(exc).__name__
             if not (cursor.run_id and cursor.resumable) or cursor.attempt >= self.options.max_retries:
-                raise ConnectionLost(f"connection lost ({reason}) and the run cannot be resumed",
-                                     run_id=cursor.run_id)
+                raise ConnectionLost(
+                    f"connection lost ({reason}) and the run cannot be resumed", run_id=cursor.run_id
+                )
             delay = cursor.next_delay(self.options.max_backoff)
             if self.options.on_reconnect:
                 self.options.on_reconnect(cursor.attempt, delay)
@@ -125,14 +155,17 @@ def _json(response: httpx.Response) -> Any:
         return {}
 
 
-def stream(url_or_base: str, workflow: str | None = None, inputs: dict[str, Any] | None = None,
-           **options: Any) -> Iterator[Event]:
+def stream(
+    url_or_base: str, workflow: str | None = None, inputs: dict[str, Any] | None = None, **options: Any
+) -> Iterator[Event]:
     """Stream a run with a one-off client: ``stream("http://host", "chat", {"message": "hi"})``."""
     with NexusClient(url_or_base, **options) as client:
         yield from client.stream(workflow, inputs, url=url_or_base)
 
 
-def run(url_or_base: str, workflow: str | None = None, inputs: dict[str, Any] | None = None, **options: Any) -> Any:
+def run(
+    url_or_base: str, workflow: str | None = None, inputs: dict[str, Any] | None = None, **options: Any
+) -> Any:
     """Run a workflow to its end with a one-off client; its result, or a typed error."""
     with NexusClient(url_or_base, **options) as client:
         return client.run(workflow, inputs, url=url_or_base)

@@ -12,7 +12,7 @@ from django.utils.module_loading import import_string
 from nexus_sse import conf
 from nexus_sse.eventlog.base import TERMINAL_EVENTS, BaseEventLog, LogEvent
 
-__all__ = ["BaseEventLog", "LogEvent", "TERMINAL_EVENTS", "get_event_log", "reset", "BACKEND_ALIASES"]
+__all__ = ["BACKEND_ALIASES", "TERMINAL_EVENTS", "BaseEventLog", "LogEvent", "get_event_log", "reset"]
 
 BACKEND_ALIASES = {
     "memory": "nexus_sse.eventlog.memory.MemoryEventLog",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
 import os
+import socket
 import uuid
 from abc import ABC, abstractmethod
 from typing import Any
-
 
 TERMINAL_EVENTS = frozenset({"complete", "error"})
 
@@ -26,7 +25,7 @@ class LogEvent:
     Once the wire bytes exist, the JSON text is not kept beside them: it is their ``data:`` field, and
     a long run's log would otherwise hold every event twice."""
 
-    __slots__ = ("run_id", "seq", "event", "_data_json", "_wire")
+    __slots__ = ("_data_json", "_wire", "event", "run_id", "seq")
 
     def __init__(self, run_id: str, seq: int, event: str, data_json: str) -> None:
         self.run_id = run_id
@@ -48,7 +47,7 @@ class LogEvent:
             return self._data_json
         assert self._wire is not None
         # (ids and event names are ASCII: the head's length in characters is its length in bytes)
-        return self._wire[len(self._head()):-2].decode()
+        return self._wire[len(self._head()) : -2].decode()
 
     @property
     def data(self) -> dict[str, Any]:

@@ -38,13 +38,13 @@ class _RunLog:
 
     def after(self, seq: int, limit: int | None = None) -> list[LogEvent]:
         start = max(seq - self.base, 0)  # index of seq + 1 (or the oldest kept event)
-        return self.events[start:] if limit is None else self.events[start:start + limit]
+        return self.events[start:] if limit is None else self.events[start : start + limit]
 
     def trim(self, maxlen: int) -> None:
         """Drop archived events older than the newest ``maxlen`` (never one not yet archived)."""
         upto = min(self.archived, self.head - maxlen)
         if upto > self.base:
-            del self.events[:upto - self.base]
+            del self.events[: upto - self.base]
             self.base = upto
 
 
@@ -66,13 +66,23 @@ class MemoryEventLog(BaseEventLog):
     def check_options(cls, options: dict[str, Any]) -> list:
         unknown = set(options) - {"MAXLEN"}
         if unknown:
-            return [Error(f"Unknown NEXUS_SSE['EVENT_LOG_OPTIONS'] keys for memory: {sorted(unknown)}",
-                          hint="The in-memory log takes MAXLEN only.", id="nexus_sse.E008")]
+            return [
+                Error(
+                    f"Unknown NEXUS_SSE['EVENT_LOG_OPTIONS'] keys for memory: {sorted(unknown)}",
+                    hint="The in-memory log takes MAXLEN only.",
+                    id="nexus_sse.E008",
+                )
+            ]
         maxlen = options.get("MAXLEN", DEFAULT_MAXLEN)
         if not (isinstance(maxlen, int) and not isinstance(maxlen, bool) and maxlen > 0):
-            return [Error("NEXUS_SSE['EVENT_LOG_OPTIONS']['MAXLEN'] must be a positive integer.",
-                          hint=f"Events kept in memory per run beyond those not yet archived "
-                               f"(default {DEFAULT_MAXLEN}).", id="nexus_sse.E008")]
+            return [
+                Error(
+                    "NEXUS_SSE['EVENT_LOG_OPTIONS']['MAXLEN'] must be a positive integer.",
+                    hint=f"Events kept in memory per run beyond those not yet archived "
+                    f"(default {DEFAULT_MAXLEN}).",
+                    id="nexus_sse.E008",
+                )
+            ]
         return []
 
     def _run(self, run_id: str) -> _RunLog:

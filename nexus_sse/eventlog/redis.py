@@ -82,7 +82,7 @@ class _Tail:
         start = self.head - len(self.events) + 1
         if seq + 1 < start:
             return None
-        return self.events[seq + 1 - start:][:READ_BATCH]
+        return self.events[seq + 1 - start :][:READ_BATCH]
 
     async def wait(self, seconds: float | None) -> bool:
         """Wait for the next events (False: ``seconds`` passed, or this reader stopped)."""
@@ -161,14 +161,23 @@ class RedisEventLog(BaseEventLog):
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> list:
         try:
-            import redis.asyncio  # noqa: F401
+            import redis.asyncio
         except ImportError:
-            return [Error("NEXUS_SSE['EVENT_LOG'] is 'redis' but the redis package is not installed.",
-                          hint="pip install redis", id="nexus_sse.E008")]
+            return [
+                Error(
+                    "NEXUS_SSE['EVENT_LOG'] is 'redis' but the redis package is not installed.",
+                    hint="pip install redis",
+                    id="nexus_sse.E008",
+                )
+            ]
         unknown = set(options) - {"URL", "PREFIX", "MAXLEN", "MAX_AGE_SECONDS", "HEARTBEAT_SECONDS"}
         if unknown:
-            return [Error(f"Unknown NEXUS_SSE['EVENT_LOG_OPTIONS'] keys for redis: {sorted(unknown)}",
-                          id="nexus_sse.E008")]
+            return [
+                Error(
+                    f"Unknown NEXUS_SSE['EVENT_LOG_OPTIONS'] keys for redis: {sorted(unknown)}",
+                    id="nexus_sse.E008",
+                )
+            ]
         return []
 
     # -- connections ---------------------------------------------------------------------------
@@ -219,7 +228,9 @@ class RedisEventLog(BaseEventLog):
             seq = (last.seq if last else 0) + 1
         item = LogEvent(run_id, seq, event, sse.dumps(data))
         async with client.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, {"e": event, "d": item.data_json}, id=f"0-{seq}", maxlen=self.maxlen, approximate=True)
+            pipe.xadd(
+                key, {"e": event, "d": item.data_json}, id=f"0-{seq}", maxlen=self.maxlen, approximate=True
+            )
             pipe.expire(key, self.max_age)
             await pipe.execute()
         return item
@@ -262,8 +273,11 @@ class RedisEventLog(BaseEventLog):
     async def read_blocking(self, run_id: str, seq: int, seconds: float) -> list[LogEvent]:
         """Events after ``seq``, waiting up to ``seconds`` for the first (at most BLOCK_SLICE: redis-py
         gives every command a socket timeout, 5 s by default, blocking reads included)."""
-        reply = await self._redis().xread({self._stream(run_id): f"0-{seq}"}, count=READ_BATCH,
-                                          block=max(1, int(min(seconds, BLOCK_SLICE) * 1000)))
+        reply = await self._redis().xread(
+            {self._stream(run_id): f"0-{seq}"},
+            count=READ_BATCH,
+            block=max(1, int(min(seconds, BLOCK_SLICE) * 1000)),
+        )
         return [self._event(run_id, entry_id, fields) for entry_id, fields in reply[0][1]] if reply else []
 
     @_unavailable

@@ -46,5 +46,10 @@ class OfflineProvider(BaseProvider):
                 await asyncio.sleep(delay)
             yield Chunk(delta=token)
         prompt_words = sum(len(m["content"].split()) for m in messages)
-        yield Chunk(usage={"prompt_tokens": prompt_words, "completion_tokens": len(tokens),
-                           "total_tokens": prompt_words + len(tokens)})
+        yield Chunk(
+            usage={
+                "prompt_tokens": prompt_words,
+                "completion_tokens": len(tokens),
+                "total_tokens": prompt_words + len(tokens),
+            }
+        )

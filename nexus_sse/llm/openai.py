@@ -45,7 +45,9 @@ class OpenAIProvider(BaseProvider):
         self.default_model = options.get("MODEL", "gpt-4o-mini")
 
     def _key(self) -> str | None:
-        return self.options.get("API_KEY") or os.environ.get(self.options.get("API_KEY_ENV", "OPENAI_API_KEY"))
+        return self.options.get("API_KEY") or os.environ.get(
+            self.options.get("API_KEY_ENV", "OPENAI_API_KEY")
+        )
 
     def _request(self, body: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, str]]:
         headers = {"Accept": "text/event-stream", **self.options.get("HEADERS", {})}
@@ -85,7 +87,9 @@ class OpenAIProvider(BaseProvider):
             for attempt in range(retries + 1):
                 started = False
                 try:
-                    async with client.stream("POST", url, json=body, headers=headers, params=params) as response:
+                    async with client.stream(
+                        "POST", url, json=body, headers=headers, params=params
+                    ) as response:
                         if response.status_code >= 400:
                             await response.aread()
                             if response.status_code in RETRY_STATUSES and attempt < retries:
@@ -116,12 +120,16 @@ class OpenAIProvider(BaseProvider):
                         return
                 except httpx.TimeoutException:
                     if started or attempt >= retries:
-                        raise RunTimeoutError(f"the model server did not answer within {read_timeout:g}s") from None
+                        raise RunTimeoutError(
+                            f"the model server did not answer within {read_timeout:g}s"
+                        ) from None
                 except (httpx.TransportError, json.JSONDecodeError) as exc:
                     if started or attempt >= retries:
                         if isinstance(exc, httpx.ConnectError):
                             raise ProviderError("could not connect to the model server") from None
-                        raise ProviderError(f"lost the connection to the model server ({type(exc).__name__})") from None
+                        raise ProviderError(
+                            f"lost the connection to the model server ({type(exc).__name__})"
+                        ) from None
                 await asyncio.sleep(backoff * 2**attempt * random.uniform(0.5, 1.5))
 
     @staticmethod

@@ -4,30 +4,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('nexus_sse', '0001_initial'),
+        ("nexus_sse", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='workflow',
-            name='access',
-            field=models.CharField(blank=True, choices=[('', "default (NEXUS_SSE['DEFAULT_ACCESS'])"), ('public', 'anyone'), ('authenticated', 'authenticated users'), ('permission', 'users with a permission')], default='', max_length=20),
+            model_name="workflow",
+            name="access",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("", "default (NEXUS_SSE['DEFAULT_ACCESS'])"),
+                    ("public", "anyone"),
+                    ("authenticated", "authenticated users"),
+                    ("permission", "users with a permission"),
+                ],
+                default="",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='workflow',
-            name='input_schema',
-            field=models.JSONField(blank=True, help_text='JSON Schema of the inputs (admin workflows; code ones declare it in code).', null=True),
+            model_name="workflow",
+            name="input_schema",
+            field=models.JSONField(
+                blank=True,
+                help_text="JSON Schema of the inputs (admin workflows; code ones declare it in code).",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='workflow',
-            name='permission',
-            field=models.CharField(blank=True, help_text='For access "permission": "app_label.codename".', max_length=150),
+            model_name="workflow",
+            name="permission",
+            field=models.CharField(
+                blank=True, help_text='For access "permission": "app_label.codename".', max_length=150
+            ),
         ),
         migrations.AddField(
-            model_name='workflow',
-            name='rate_limit',
-            field=models.CharField(blank=True, help_text='Runs per user (per IP when anonymous), e.g. "10/min"; blank: default.', max_length=30),
+            model_name="workflow",
+            name="rate_limit",
+            field=models.CharField(
+                blank=True,
+                help_text='Runs per user (per IP when anonymous), e.g. "10/min"; blank: default.',
+                max_length=30,
+            ),
         ),
     ]

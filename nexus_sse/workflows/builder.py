@@ -20,7 +20,12 @@ class Connection:
     to_input: str
 
     def as_dict(self) -> dict[str, str]:
-        return {"from": self.from_node, "output": self.from_output, "to": self.to_node, "input": self.to_input}
+        return {
+            "from": self.from_node,
+            "output": self.from_output,
+            "to": self.to_node,
+            "input": self.to_input,
+        }
 
 
 class WorkflowBuilder:
@@ -38,22 +43,29 @@ class WorkflowBuilder:
         self._connections: list[Connection] = []
         self.input_schema: dict[str, Any] | None = None
 
-    def add_node(self, node_type: str | type[BaseNode], node_id: str | None = None, config: dict | None = None) -> str:
+    def add_node(
+        self, node_type: str | type[BaseNode], node_id: str | None = None, config: dict | None = None
+    ) -> str:
         type_name = node_type if isinstance(node_type, str) else getattr(node_type, "type_name", None)
         if not isinstance(type_name, str):
-            raise WorkflowDefinitionError(f"node type must be a type name or a node class, not {node_type!r}",
-                                          path="nodes")
+            raise WorkflowDefinitionError(
+                f"node type must be a type name or a node class, not {node_type!r}", path="nodes"
+            )
         node_id = node_id or f"{type_name.lower()}_{len(self._nodes) + 1}"
         if not isinstance(node_id, str) or not node_id or "." in node_id:
             raise WorkflowDefinitionError(f"invalid node id {node_id!r}", path="nodes")
         if node_id in self._nodes:
             raise WorkflowDefinitionError(f"duplicate node id {node_id!r}", path=f"nodes.{node_id}")
         if config is not None and not isinstance(config, dict):
-            raise WorkflowDefinitionError(f"config of node {node_id!r} must be an object", path=f"nodes.{node_id}")
+            raise WorkflowDefinitionError(
+                f"config of node {node_id!r} must be an object", path=f"nodes.{node_id}"
+            )
         self._nodes[node_id] = (type_name, dict(config or {}))
         return node_id
 
-    def add_connection(self, from_node: str, from_output: str, to_node: str, to_input: str) -> WorkflowBuilder:
+    def add_connection(
+        self, from_node: str, from_output: str, to_node: str, to_input: str
+    ) -> WorkflowBuilder:
         self._connections.append(Connection(from_node, from_output, to_node, to_input))
         return self
 
@@ -90,17 +102,27 @@ class WorkflowBuilder:
             raise WorkflowDefinitionError("'nodes' must be a non-empty list", path="nodes")
         builder = cls()
         for i, node in enumerate(nodes):
-            if not isinstance(node, dict) or not isinstance(node.get("id"), str) or not isinstance(node.get("type"), str):
+            if (
+                not isinstance(node, dict)
+                or not isinstance(node.get("id"), str)
+                or not isinstance(node.get("type"), str)
+            ):
                 raise WorkflowDefinitionError("each node needs string 'id' and 'type'", path=f"nodes.{i}")
             if set(node) - {"id", "type", "config"}:
-                raise WorkflowDefinitionError(f"unknown keys {sorted(set(node) - {'id', 'type', 'config'})}", path=f"nodes.{i}")
+                raise WorkflowDefinitionError(
+                    f"unknown keys {sorted(set(node) - {'id', 'type', 'config'})}", path=f"nodes.{i}"
+                )
             builder.add_node(node["type"], node["id"], node.get("config"))
         connections = definition.get("connections", [])
         if not isinstance(connections, list):
             raise WorkflowDefinitionError("'connections' must be a list", path="connections")
         for i, conn in enumerate(connections):
             keys = ("from", "output", "to", "input")
-            if not isinstance(conn, dict) or set(conn) != set(keys) or not all(isinstance(conn[k], str) for k in keys):
+            if (
+                not isinstance(conn, dict)
+                or set(conn) != set(keys)
+                or not all(isinstance(conn[k], str) for k in keys)
+            ):
                 raise WorkflowDefinitionError(
                     "each connection needs string 'from', 'output', 'to' and 'input'", path=f"connections.{i}"
                 )
@@ -143,7 +165,11 @@ class WorkflowGraph:
                         path=f"connections.{i}",
                     )
             target = nodes[conn.to_node]
-            if target.params and conn.to_input not in target.params and not getattr(target, "accepts_any_input", False):
+            if (
+                target.params
+                and conn.to_input not in target.params
+                and not getattr(target, "accepts_any_input", False)
+            ):
                 raise WorkflowDefinitionError(
                     f"node {conn.to_node!r} ({target.type_name}) has no input {conn.to_input!r}; "
                     f"inputs: {sorted(target.params)}",
@@ -177,7 +203,9 @@ class WorkflowGraph:
                     ready.append(t)
         if len(order) != len(self.nodes):
             stuck = sorted(n for n in self.nodes if n not in order)
-            raise WorkflowDefinitionError(f"the workflow has a cycle through nodes {stuck}", path="connections")
+            raise WorkflowDefinitionError(
+                f"the workflow has a cycle through nodes {stuck}", path="connections"
+            )
         return order
 
     def open_inputs(self, node_id: str) -> dict[str, Any]:

@@ -13,7 +13,14 @@ from nexus_sse.exceptions import WorkflowDefinitionError
 from nexus_sse.workflows.nodes import BaseNode, Param, get_function, register_node
 from nexus_sse.workflows.runtime import NodeContext
 
-_ANNOTATION_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object", list: "array"}
+_ANNOTATION_TYPES = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    dict: "object",
+    list: "array",
+}
 _ANNOTATION_NAMES = {t.__name__: name for t, name in _ANNOTATION_TYPES.items()}
 
 
@@ -26,7 +33,7 @@ def annotation_type(ann: Any) -> tuple[str | None, bool]:
     if isinstance(ann, str):  # not resolvable by get_type_hints: read the simple spellings
         text = ann.replace(" ", "")
         if text.startswith(("Optional[", "typing.Optional[")) and text.endswith("]"):
-            text = text[text.index("[") + 1:-1] + "|None"
+            text = text[text.index("[") + 1 : -1] + "|None"
         parts = [part for part in _split_union(text) if part not in ("None", "NoneType")]
         nullable = len(parts) < len(_split_union(text))
         return (_ANNOTATION_NAMES.get(parts[0].split("[", 1)[0]) if len(parts) == 1 else None), nullable
@@ -80,7 +87,7 @@ class FunctionNode(BaseNode):
     def _params_of(func: Any) -> dict[str, Param]:
         try:  # resolve string annotations (from __future__ import annotations)
             hints = typing.get_type_hints(func)
-        except Exception:  # noqa: BLE001 (a name only a type checker sees): read the strings as they are
+        except Exception:
             hints = {}
         params = {}
         for p in inspect.signature(func).parameters.values():
@@ -88,8 +95,9 @@ class FunctionNode(BaseNode):
                 continue
             json_type, nullable = annotation_type(hints.get(p.name, p.annotation))
             required = p.default is p.empty
-            params[p.name] = Param(type=json_type, required=required, default=None if required else p.default,
-                                   nullable=nullable)
+            params[p.name] = Param(
+                type=json_type, required=required, default=None if required else p.default, nullable=nullable
+            )
         return params
 
     async def execute(self, ctx: NodeContext, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -179,7 +187,8 @@ class LLMAgentNode(BaseNode):
         for key, ok in checks:
             if not ok:
                 raise WorkflowDefinitionError(
-                    f"node {self.node_id!r}: invalid config {key!r}", path=f"nodes.{self.node_id}.config.{key}"
+                    f"node {self.node_id!r}: invalid config {key!r}",
+                    path=f"nodes.{self.node_id}.config.{key}",
                 )
 
     def conversation(self, inputs: dict[str, Any]) -> list[dict[str, str]]:
@@ -187,12 +196,17 @@ class LLMAgentNode(BaseNode):
         if self.config.get("system_prompt"):
             messages.append({"role": "system", "content": self.config["system_prompt"]})
         for item in inputs.get("messages") or []:
-            if not (isinstance(item, dict) and isinstance(item.get("content"), str)
-                    and item.get("role") in ("user", "assistant", "system")):
+            if not (
+                isinstance(item, dict)
+                and isinstance(item.get("content"), str)
+                and item.get("role") in ("user", "assistant", "system")
+            ):
                 from nexus_sse.exceptions import ValidationError
 
-                raise ValidationError("each message needs a role (user/assistant/system) and string content",
-                                      path="inputs.messages")
+                raise ValidationError(
+                    "each message needs a role (user/assistant/system) and string content",
+                    path="inputs.messages",
+                )
             messages.append({"role": item["role"], "content": item["content"]})
         new = inputs.get("message") or inputs.get("user_message") or inputs.get("prompt")
         if new:
@@ -218,7 +232,10 @@ class LLMAgentNode(BaseNode):
                 await ctx.token(chunk.delta)
             if chunk.usage:
                 usage = chunk.usage
-        metadata: dict[str, Any] = {"provider": provider.name, "model": request["model"] or provider.default_model}
+        metadata: dict[str, Any] = {
+            "provider": provider.name,
+            "model": request["model"] or provider.default_model,
+        }
         if usage:
             metadata["usage"] = usage
         return {"response": "".join(parts), "metadata": metadata}

@@ -37,8 +37,10 @@ class NodeContext:
             "status": "running",
             # capped at the (whole-number) percent the node's "completed" event will carry, so the
             # workflow's percent never goes back (33.3 running, then 33 completed)
-            "percent": min(round(self.done_percent + self.node_share * node_percent / 100, 1),
-                           int(self.done_percent + self.node_share)),
+            "percent": min(
+                round(self.done_percent + self.node_share * node_percent / 100, 1),
+                int(self.done_percent + self.node_share),
+            ),
             "node_percent": round(node_percent, 1),
         }
         if message:
@@ -62,7 +64,9 @@ def _lookup(outputs: dict[str, Any], path: str, node_id: str) -> Any:
     return value
 
 
-def node_inputs(graph: WorkflowGraph, node_id: str, request: dict[str, Any], outputs: dict[str, dict]) -> dict:
+def node_inputs(
+    graph: WorkflowGraph, node_id: str, request: dict[str, Any], outputs: dict[str, dict]
+) -> dict:
     """Defaults < config < flat request inputs < node-scoped request inputs < connections."""
     node = graph.nodes[node_id]
     open_params = graph.open_inputs(node_id)
@@ -77,7 +81,9 @@ def node_inputs(graph: WorkflowGraph, node_id: str, request: dict[str, Any], out
     return values
 
 
-async def run_graph(graph: WorkflowGraph, inputs: dict[str, Any], emit: Emit, run_id: str) -> tuple[Any, dict]:
+async def run_graph(
+    graph: WorkflowGraph, inputs: dict[str, Any], emit: Emit, run_id: str
+) -> tuple[Any, dict]:
     """Execute every node; return ``(result, outputs)``. The result is the sink's output
     (``{sink_id: output}`` when there are several sinks). A failing node cancels the others."""
     total = len(graph.order)
@@ -91,14 +97,18 @@ async def run_graph(graph: WorkflowGraph, inputs: dict[str, Any], emit: Emit, ru
     async def run_node(node_id: str) -> dict[str, Any]:
         node = graph.nodes[node_id]
         await emit("progress", {"node": node_id, "status": "started", "percent": percent()})
-        ctx = NodeContext(run_id=run_id, node_id=node_id, emit=emit, done_percent=percent(), node_share=100 / total)
+        ctx = NodeContext(
+            run_id=run_id, node_id=node_id, emit=emit, done_percent=percent(), node_share=100 / total
+        )
         try:
             values = node_inputs(graph, node_id, inputs, outputs)
             # Derived schemas catch this before the run; a declared input_schema may not.
             missing = node.missing_inputs(set(values))
             if missing:
-                raise ValidationError(f"node {node_id!r} is missing required input(s): {', '.join(missing)}",
-                                      path=f"inputs.{missing[0]}")
+                raise ValidationError(
+                    f"node {node_id!r} is missing required input(s): {', '.join(missing)}",
+                    path=f"inputs.{missing[0]}",
+                )
             return await node.execute(ctx, values)
         except NexusError as exc:
             exc.extra.setdefault("node", node_id)

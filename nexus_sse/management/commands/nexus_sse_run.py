@@ -11,8 +11,10 @@ from nexus_sse.cli import EXIT_CODES, add_run_arguments, finish, parse_inputs, r
 
 
 class Command(BaseCommand):
-    help = ("Run a workflow and show its progress, tokens and result live (plain lines when not on a "
-            "terminal). Without --url it runs in this process. Exits non-zero with the error type on failure.")
+    help = (
+        "Run a workflow and show its progress, tokens and result live (plain lines when not on a "
+        "terminal). Without --url it runs in this process. Exits non-zero with the error type on failure."
+    )
 
     def add_arguments(self, parser):
         add_run_arguments(parser, url_required=False)
@@ -20,7 +22,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         import argparse
 
-        ns = argparse.Namespace(**{k: options[k] for k in ("workflow", "input", "json", "url", "token", "plain")})
+        ns = argparse.Namespace(
+            **{k: options[k] for k in ("workflow", "input", "json", "url", "token", "plain")}
+        )
         code = run_remote(ns, self.stdout._out) if ns.url else self.run_local(ns)
         if code:
             sys.exit(code)
