@@ -13,10 +13,10 @@ class NexusSSEConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from nexus_sse import checks
+        from nexus_sse import checks  # noqa: F401  (registers the system checks)
         from nexus_sse.models import Workflow
         from nexus_sse.registry import forget_workflow
-        from nexus_sse.workflows import builtin
+        from nexus_sse.workflows import builtin  # noqa: F401  (registers the built-in node types)
 
         autodiscover_modules("workflows")
         post_migrate.connect(_sync_after_migrate, sender=self)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.browser import page
+from tests.browser import page  # noqa: F401  (the Playwright fixture, for the browser tests)
 from tests.live import ServerProcess
 
 CI = os.environ.get("CI") == "true"

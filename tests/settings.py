@@ -7,7 +7,7 @@ open the test database) and NEXUS_TEST_OVERRIDES, a JSON dict merged into NEXUS_
 import json
 import os
 
-from project.settings import *
+from project.settings import *  # noqa: F403
 from project.settings import BASE_DIR
 
 DEBUG = False

@@ -161,7 +161,7 @@ class RedisEventLog(BaseEventLog):
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> list:
         try:
-            import redis.asyncio
+            import redis.asyncio  # noqa: F401  (is the client installed?)
         except ImportError:
             return [
                 Error(
