@@ -23,7 +23,8 @@ PORT ?= 8000
 
 help:
 	@echo "make run    - install, migrate, sync demo workflows, serve http://$(HOST):$(PORT) (daphne)"
-	@echo "make test   - install what the tests need and run the suite (Django 6.x and Django 5.2)"
+	@echo "make test   - lint, then install what the tests need and run the suite (Django 6.x and Django 5.2)"
+	@echo "make lint   - ruff check, ruff format --check, mypy (part of make test)"
 	@echo "make bench  - run the benchmark suite (< 15 min; results in benchmarks/results/, table in README)"
 	@echo "make bench-quick - executions/s and time to first event only (< 2 min)"
 	@echo "make fuzz   - fuzz the API from its OpenAPI schema with schemathesis (no 500s allowed)"
@@ -48,7 +49,7 @@ run: $(VENV)/.installed
 	$(VENV)/bin/python manage.py nexus_sse_sync
 	$(VENV)/bin/python manage.py runserver $(HOST):$(PORT)
 
-test: system-deps test-main test-compat
+test: system-deps lint test-main test-compat
 
 # Debian's Chromium (browser tests; Playwright cannot download its own browser here) and nginx (the
 # deployment test). Needs root; without them those tests skip (and fail under CI=true, which must run them).
@@ -99,8 +100,13 @@ fuzz: $(VENV)/.installed
 	  $(VENV)/bin/schemathesis run http://127.0.0.1:$(FUZZ_PORT)/api/schema/ --wait-for-schema 30 \
 	    --checks not_a_server_error --max-time $${FUZZ_SECONDS:-90}; }
 
+# The gates: ruff's rule set and formatter (pyproject.toml [tool.ruff]), mypy with the Django and DRF
+# stubs over nexus_sse/ ([tool.mypy]). Part of `make test`.
+LINT_PATHS := nexus_sse tests project benchmarks manage.py
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check nexus_sse tests project benchmarks
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) $(VENV_COMPAT) .test-db.sqlite3* db.sqlite3*
