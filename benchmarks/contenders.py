@@ -160,7 +160,10 @@ class Server:
 
 
 def ensure_venv(name: str, packages: list[str], python: str) -> str | None:
-    """A separate virtual environment under benchmarks/.venvs/; None (with a message) if it will not install."""
+    """A separate virtual environment under benchmarks/.venvs/.
+
+    None (with a message) if it will not install.
+    """
     venv = VENVS / name
     marker = venv / ".installed"
     if not marker.exists():
@@ -203,7 +206,8 @@ def modern_python() -> str:
 def versions(python: str, packages: list[str]) -> dict[str, str]:
     code = (
         "import importlib.metadata as m, json, sys\nout = {'python': sys.version.split()[0]}\n"
-        f"for p in {packages!r}:\n    try: out[p] = m.version(p)\n    except Exception: pass\nprint(json.dumps(out))"
+        f"for p in {packages!r}:\n    try: out[p] = m.version(p)\n    except Exception: pass\n"
+        "print(json.dumps(out))"
     )
     out = subprocess.run([python, "-c", code], check=False, capture_output=True, text=True)
     return json.loads(out.stdout) if out.returncode == 0 else {}
@@ -285,8 +289,8 @@ def build(db: str, skip_peers: bool = False) -> tuple[list[Server], dict]:
     if unreachable:
         servers = [s for s in servers if s.name != REDIS_LOG]
         print(
-            f"{REDIS_LOG} is skipped: Redis is not reachable at {REDIS_URL} ({unreachable}); start redis-server "
-            "or set NEXUS_BENCH_REDIS_URL",
+            f"{REDIS_LOG} is skipped: Redis is not reachable at {REDIS_URL} ({unreachable}); start "
+            "redis-server or set NEXUS_BENCH_REDIS_URL",
             flush=True,
         )
         found.setdefault("_skipped", []).append(f"{REDIS_LOG}: Redis not reachable at {REDIS_URL}")

@@ -105,7 +105,10 @@ def cpu(args) -> None:
 
 
 def short(frame: str) -> str:
-    """``func (/long/path/pkg/file.py:12)`` -> ``func (file.py:12)``, keeping ``nexus_sse/`` in our own files."""
+    """``func (/long/path/pkg/file.py:12)`` -> ``func (file.py:12)``.
+
+    Keeps ``nexus_sse/`` in our own files.
+    """
     name, _, where = frame.partition(" (")
     if not where:
         return frame
@@ -136,8 +139,8 @@ def memory(args) -> None:
     finally:
         nexus.stop()
     print(
-        f"{args.streams} idle streams: traced Python memory +{top['total_kb'] / args.streams:.1f} KB per stream, "
-        f"{top['tasks']} asyncio tasks in the server. By file (KB per stream):"
+        f"{args.streams} idle streams: traced Python memory +{top['total_kb'] / args.streams:.1f} KB per "
+        f"stream, {top['tasks']} asyncio tasks in the server. By file (KB per stream):"
     )
     for row in top["files"][:12]:
         print(f"  {row['kb'] / args.streams:6.2f} KB  {row['where']}")

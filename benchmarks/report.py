@@ -65,21 +65,22 @@ WORKFLOWS = {
 
 LEGEND_THROUGHPUT = [
     (
-        "- exec/s: SSE executions per second (POST, read the stream to its `complete`, a new run each time) with "
-        "c clients on keep-alive connections; first event: request sent → `start` event read."
+        "- exec/s: SSE executions per second (POST, read the stream to its `complete`, a new run each time) "
+        "with c clients on keep-alive connections; first event: request sent → `start` event read."
     ),
     (
-        "- (wrk), (curl): the same load from wrk or curl, compiled clients, in the first repeat: close to the "
-        "Python client's figure means the Python client is not what limits it."
+        "- (wrk), (curl): the same load from wrk or curl, compiled clients, in the first repeat: close to "
+        "the Python client's figure means the Python client is not what limits it."
     ),
     (
-        "- exec per server CPU-s: executions per second of CPU the server used in the window: on a busy machine "
-        "steadier than exec/s (a server that waits for its core does fewer per wall second, not per CPU second)."
+        "- exec per server CPU-s: executions per second of CPU the server used in the window: on a busy "
+        "machine steadier than exec/s (a server that waits for its core does fewer per wall second, not per "
+        "CPU second)."
     ),
     (
-        "- CPU %: CPU used in the measured window, 100 = one core. A client near 100% is the bottleneck (then "
-        "trust the compiled client's figure); a server below ~95% at c=20 was waiting — for its core, taken by "
-        "other processes (see the load average), or for I/O."
+        "- CPU %: CPU used in the measured window, 100 = one core. A client near 100% is the bottleneck "
+        "(then trust the compiled client's figure); a server below ~95% at c=20 was waiting — for its core, "
+        "taken by other processes (see the load average), or for I/O."
     ),
 ]
 
@@ -87,29 +88,30 @@ LEGEND_THROUGHPUT = [
 def legend_streams(cfg: dict) -> list[str]:
     return [
         (
-            "- KB/stream: server RSS growth ÷ idle open streams, in a fresh server process; threads: the server's "
-            "OS threads with them open."
+            "- KB/stream: server RSS growth ÷ idle open streams, in a fresh server process; threads: the "
+            "server's OS threads with them open."
         ),
         (
             f"- fan-out: one run, {cfg['subscribers']} subscribers attached before it streams its "
-            f"{cfg['fanout_tokens']:,} tokens; events/s delivered in all; lag: the last subscriber's end − the "
-            "first's; every subscriber must get every token (else it counts as an error)."
+            f"{cfg['fanout_tokens']:,} tokens; events/s delivered in all; lag: the last subscriber's end − "
+            "the first's; every subscriber must get every token (else it counts as an error)."
         ),
         (
             f"- slow reader: one client reads a {cfg['slow_length']:,}-event stream at 1 KB/s through a 4 KB "
-            f"receive buffer for {cfg['slow_seconds']:g} s, then drains the rest fast to see how it ends. RSS +MB: "
-            "the server's peak growth meanwhile; the run's log: growth for the same run with nobody reading "
-            "(nexus_sse); buffered: the difference, what the server holds for the slow reader; KB read: what the "
-            "slow reader got; server ended it at: when the server's end of the connection left ESTABLISHED "
-            "(/proc/net/tcp), seconds after the request; hung up: it did so before the slow read was over and "
-            "before the terminal event; ended with: how the stream ended once drained (`:slow reader` comment = "
-            "nexus_sse's slow-reader cut-off; then a Last-Event-ID resume is checked)."
+            f"receive buffer for {cfg['slow_seconds']:g} s, then drains the rest fast to see how it ends. "
+            "RSS +MB: the server's peak growth meanwhile; the run's log: growth for the same run with "
+            "nobody reading (nexus_sse); buffered: the difference, what the server holds for the slow "
+            "reader; KB read: what the slow reader got; server ended it at: when the server's end of the "
+            "connection left ESTABLISHED (/proc/net/tcp), seconds after the request; hung up: it did so "
+            "before the slow read was over and before the terminal event; ended with: how the stream ended "
+            "once drained (`:slow reader` comment = nexus_sse's slow-reader cut-off; then a Last-Event-ID "
+            "resume is checked)."
         ),
         (
             "- daphne applies no backpressure: whatever the application writes is buffered in the server "
             "(Twisted's transport) however slowly the client reads, so a slow reader costs daphne memory in "
-            "proportion to the stream, and an application cannot tell that its reader lags. uvicorn pauses the "
-            "application's `send` above its write high-water mark."
+            "proportion to the stream, and an application cannot tell that its reader lags. uvicorn pauses "
+            "the application's `send` above its write high-water mark."
         ),
     ]
 
@@ -250,21 +252,22 @@ def targets(table: dict, meta: dict | None = None) -> list[tuple[str, bool | Non
     add(
         "executions/s c=20 ≥ 5× Kailash Nexus",
         None if r is None else r >= 5,
-        f"{fmt(r)}× ({fmt(nexus.get('exec/s c=20'))} vs {fmt(peer.get('exec/s c=20'))}; per server CPU-second "
+        f"{fmt(r)}× ({fmt(nexus.get('exec/s c=20'))} vs {fmt(peer.get('exec/s c=20'))}; per server "
+        "CPU-second "
         f"{fmt(ratio(nexus.get('exec per server CPU-s c=20'), peer.get('exec per server CPU-s c=20')))}×)"
         + (f"; short by {fmt(100 * (1 - r / 5))}%" if r is not None and r < 5 else ""),
-        f"a bare Django view (baseline A, no workflow, no database) reaches {fmt(ra)}× Kailash Nexus in this run; "
-        "nexus_sse skips Django's handler on the fast path but does a whole run per request: the run is written "
-        "to the database (group-committed) before its `complete` goes out, and on the one core the server has, "
-        "the database thread's work competes with the event loop's",
+        f"a bare Django view (baseline A, no workflow, no database) reaches {fmt(ra)}× Kailash Nexus in this "
+        "run; nexus_sse skips Django's handler on the fast path but does a whole run per request: the run "
+        "is written to the database (group-committed) before its `complete` goes out, and on the one core "
+        "the server has, the database thread's work competes with the event loop's",
     )
     r = ratio(nexus.get("exec/s c=20"), base.get("exec/s c=20"))
     rc = ratio(nexus.get("exec per server CPU-s c=20"), base.get("exec per server CPU-s c=20"))
     add(
         "executions/s c=20 ≥ 50% of baseline A",
         None if r is None else r >= 0.5,
-        f"{fmt(r and 100 * r)}% ({fmt(nexus.get('exec/s c=20'))} vs {fmt(base.get('exec/s c=20'))}; per server "
-        f"CPU-second {fmt(rc and 100 * rc)}%)",
+        f"{fmt(r and 100 * r)}% ({fmt(nexus.get('exec/s c=20'))} vs {fmt(base.get('exec/s c=20'))}; per "
+        f"server CPU-second {fmt(rc and 100 * rc)}%)",
         "each execution is a run: a database row, a task, the event log and the archive, on top of the view",
     )
     t, k, ta = nexus.get("first event p50 ms"), peer.get("first event p50 ms"), base.get("first event p50 ms")
@@ -272,16 +275,16 @@ def targets(table: dict, meta: dict | None = None) -> list[tuple[str, bool | Non
         "first event p50 ≤ 3 ms",
         None if t is None else t <= 3,
         f"{fmt(t)} ms" + (f", {fmt(t - 3)} ms over" if t and t > 3 else ""),
-        f"baseline A took {fmt(ta)} ms in the same run; a busy machine stretches every figure (other processes "
-        f"used {(meta or {}).get('others_cores', '?')} cores on average)",
+        f"baseline A took {fmt(ta)} ms in the same run; a busy machine stretches every figure (other "
+        f"processes used {(meta or {}).get('others_cores', '?')} cores on average)",
     )
     add(
         "first event p50 ≤ Kailash Nexus'",
         None if t is None or k is None else t <= k,
         f"{fmt(t)} ms vs {fmt(k)} ms" + (f", {fmt(t - k)} ms over" if t and k and t > k else ""),
-        "Nexus writes `start` before it validates or runs anything; nexus_sse first checks access, rate limit "
-        "and inputs (so a bad request is a plain HTTP error, as the wire contract says) and creates and logs "
-        f"the run; a bare Django view (baseline A) needed {fmt(ta)} ms",
+        "Nexus writes `start` before it validates or runs anything; nexus_sse first checks access, rate "
+        "limit and inputs (so a bad request is a plain HTTP error, as the wire contract says) and creates "
+        f"and logs the run; a bare Django view (baseline A) needed {fmt(ta)} ms",
     )
     r = ratio(nexus.get("token events/s"), base.get("token events/s"))
     rc = ratio(nexus.get("token events/s (curl)"), base.get("token events/s (curl)"))
@@ -289,10 +292,10 @@ def targets(table: dict, meta: dict | None = None) -> list[tuple[str, bool | Non
         "token stream events/s ≥ 50% of baseline A",
         None if r is None else r >= 0.5,
         f"{fmt(r and 100 * r)}% (with curl as the client: {fmt(rc and 100 * rc)}%)",
-        "nexus_sse also logs and archives every event (a batch of 500 at a time on the database thread, which "
-        "shares the server's one core with the stream), and a run lets other work in every 64 events; the "
-        f"Python load client ran at {fmt(base.get('client CPU % tokens'))}% of its core against baseline A, "
-        "so baseline A's figure is what that client could take",
+        "nexus_sse also logs and archives every event (a batch of 500 at a time on the database thread, "
+        "which shares the server's one core with the stream), and a run lets other work in every 64 events; "
+        f"the Python load client ran at {fmt(base.get('client CPU % tokens'))}% of its core against baseline "
+        "A, so baseline A's figure is what that client could take",
     )
     kb, kba, kbb = nexus.get("KB/stream @5000"), base.get("KB/stream @5000"), star.get("KB/stream @5000")
     add(
@@ -300,14 +303,15 @@ def targets(table: dict, meta: dict | None = None) -> list[tuple[str, bool | Non
         None if kb is None else kb <= 25,
         f"{fmt(kb)} KB" + (f", {fmt(kb - 25)} KB over" if kb and kb > 25 else ""),
         f"the server's own per-connection cost is most of it (baseline A {fmt(kba)} KB, sse-starlette "
-        f"{fmt(kbb)} KB per idle stream in this run, holding no run at all); each nexus_sse stream also holds a "
-        "live run (its row object, the executor task and its frames, the event log, the subscriber)",
+        f"{fmt(kbb)} KB per idle stream in this run, holding no run at all); each nexus_sse stream also "
+        "holds a live run (its row object, the executor task and its frames, the event log, the subscriber)",
     )
     th0, th = nexus.get("threads @1000"), nexus.get("threads @5000")
     add(
         "OS threads flat as idle streams grow",
         None if th is None or th0 is None else th - th0 <= 2,
-        f"{fmt(th0)} threads at 1,000 streams, {fmt(th)} at 5,000 (baseline A: {fmt(base.get('threads @5000'))})",
+        f"{fmt(th0)} threads at 1,000 streams, {fmt(th)} at 5,000 (baseline A: "
+        f"{fmt(base.get('threads @5000'))})",
     )
     lag = nexus.get("fan-out lag s")
     add(
@@ -324,8 +328,8 @@ def targets(table: dict, meta: dict | None = None) -> list[tuple[str, bool | Non
             f"{fmt(nexus.get(LOG_COLUMN))} MB; baseline A under the same server: "
             f"{fmt(base.get('slow reader buffered MB'))} MB)"
         ),
-        "beyond uvicorn's write buffer and one ≤ 64 KB chunk, what a reader behind the in-memory log's window "
-        "costs is the batch of events read back from the archive for it",
+        "beyond uvicorn's write buffer and one ≤ 64 KB chunk, what a reader behind the in-memory log's "
+        "window costs is the batch of events read back from the archive for it",
     )
     hung, closed = nexus.get("slow reader hung up"), nexus.get("server ended it at s")
     add(
@@ -334,10 +338,13 @@ def targets(table: dict, meta: dict | None = None) -> list[tuple[str, bool | Non
         (
             f"yes, after {fmt(closed)} s; stream ended with: {nexus.get('stream ended with')}"
             if hung
-            else f"no: the stream stayed open for the whole slow read; it ended with: {nexus.get('stream ended with')}"
+            else (
+                "no: the stream stayed open for the whole slow read; it ended with: "
+                f"{nexus.get('stream ended with')}"
+            )
         ),
-        "the cut-off ends a stream only when its reader is more than SLOW_READER_MAX_LAG events behind, further "
-        "behind than at the last look, and holding up the server's sends",
+        "the cut-off ends a stream only when its reader is more than SLOW_READER_MAX_LAG events behind, "
+        "further behind than at the last look, and holding up the server's sends",
     )
     return out
 
@@ -421,8 +428,8 @@ def header(meta: dict, table: dict | None = None) -> list[str]:
     lines = [
         (
             f"Machine: {meta['machine']}. Load average {meta['loadavg_start']} at the start, "
-            f"{meta['loadavg_end']} at the end; other processes used {meta.get('others_cores', '?')} cores on "
-            f"average meanwhile. Took {meta['seconds']} s"
+            f"{meta['loadavg_end']} at the end; other processes used {meta.get('others_cores', '?')} cores "
+            f"on average meanwhile. Took {meta['seconds']} s"
             + (
                 f" (`make bench`, with the environments: {meta['make_seconds']} s)"
                 if meta.get("make_seconds")
@@ -483,7 +490,10 @@ BLOCK = re.compile(r"(<!-- bench-table:start -->\n).*?(<!-- bench-table:end -->)
 
 
 def replace_block(path, lines: list[str]) -> None:
-    """Rewrite what is between a file's bench-table markers (left alone, with a message, if they are missing)."""
+    """Rewrite what is between a file's bench-table markers.
+
+    A file without the markers is left alone, with a message.
+    """
     text = path.read_text()
     if not BLOCK.search(text):
         print(f"{path.name} has no bench-table markers: not updated", flush=True)

@@ -220,8 +220,8 @@ def main() -> None:
         caveat = ((caveat + " ") if caveat else "") + "Failed (samples lost): " + "; ".join(failures) + "."
     if not args.quick and memory_repeats < cfg["repeats"]:
         caveat = ((caveat + " ") if caveat else "") + (
-            f"The memory scenarios (idle streams, slow reader) ran {memory_repeats} of {cfg['repeats']} times: "
-            "a full repeat would have passed the time budget."
+            f"The memory scenarios (idle streams, slow reader) ran {memory_repeats} of {cfg['repeats']} "
+            "times: a full repeat would have passed the time budget."
         )
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -246,7 +246,9 @@ def main() -> None:
             if SERVER_CPUS
             else "no CPU pinning (one core)"
         ),
-        "database": "SQLite (a fresh file per run), in-memory event log, API-only middleware (benchmarks/settings.py)",
+        "database": (
+            "SQLite (a fresh file per run), in-memory event log, API-only middleware (benchmarks/settings.py)"
+        ),
         "servers": {s.name: s.command() for s in servers},
         "load_command": f"python benchmarks/load.py exec --concurrency 20 --duration {cfg['duration']} ...",
     }
