@@ -352,7 +352,7 @@ async def mode_fanout(args, stats):
             raise RuntimeError(f"only {len(attached)} of {args.n} subscribers attached")
         await asyncio.sleep(0.005)  # polling the attach count, with a deadline
     window = Window(stats)
-    Path(args.gate).touch()
+    await asyncio.to_thread(Path(args.gate).touch)  # off the loop, which is reading the subscribers' streams
     await asyncio.gather(*tasks)
     measured = window.close()
     expect = args.expect or max(counts)
@@ -397,6 +397,103 @@ def server_side_state(server_port: int, client_port: int) -> str:
     return "GONE"  # the server aborted (RST) or the socket was fully closed
 
 
+class Response:
+    """An HTTP response read in raw chunks: its head held back until complete, then its body decoded."""
+
+    def __init__(self) -> None:
+        self.raw, self.body = b"", None
+
+    def feed(self, chunk: bytes) -> bytes | None:
+        """The decoded body bytes in ``chunk``; None while the head is incomplete."""
+        if self.body is None:
+            self.raw += chunk
+            if b"\r\n\r\n" not in self.raw:
+                return None
+            response, chunk = self.raw.split(b"\r\n\r\n", 1)
+            self.body = Body(response + b"\r\n\r\n")
+        return self.body.feed(chunk)
+
+
+class SlowReader:
+    """One stream read through a 4 KB receive buffer, with an eye on the server's end of the connection.
+
+    ``closed_at`` (the server's end left ESTABLISHED) and ``eof_at`` are seconds since ``start``.
+    """
+
+    def __init__(self, args) -> None:
+        self.sock = sock = socket.socket()
+        # a fixed receive buffer, no kernel autotuning: a truly slow reader
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((args.host, args.port))
+        self.server_port, self.client_port = args.port, sock.getsockname()[1]
+        sock.sendall(request(args))
+        self.response = Response()
+        self.start = time.perf_counter()
+        self.closed_at: float | None = None
+        self.eof_at: float | None = None
+        self.state = "ESTABLISHED"
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def watch(self) -> None:
+        """Look at the server's end of the connection, until it has left ESTABLISHED."""
+        if self.closed_at is None:
+            self.state = server_side_state(self.server_port, self.client_port)
+            if self.state != "ESTABLISHED":
+                self.closed_at = self.elapsed()
+
+    def read_slowly(self, rate: float, duration: float, stats: ServerStats, peak):
+        """Take ``rate`` bytes/s for ``duration`` s; return the bytes read, decoded tail and peak RSS."""
+        got, head = 0, b""
+        step = max(1, int(rate / 10))
+        self.sock.settimeout(0.1)
+        while self.elapsed() < duration:
+            tick = time.perf_counter()
+            try:
+                chunk = self.sock.recv(step)
+            except TimeoutError:
+                chunk = None
+            if chunk == b"":
+                self.eof_at = self.elapsed()
+                break
+            if chunk:
+                got += len(chunk)
+                data = self.response.feed(chunk)
+                if data is not None:
+                    head = (head + data)[-8192:]
+            peak = max(peak, stats.rss() or 0)
+            self.watch()
+            # pacing: this is what makes the reader slow
+            time.sleep(max(0.0, 0.1 - (time.perf_counter() - tick)))
+        return got, head, peak
+
+    def drain(self, tail: bytes, seconds: float) -> tuple[int, bytes]:
+        """Read the rest fast, until the stream ends or ``seconds`` pass; return the bytes and the tail."""
+        drained = 0
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.sock.settimeout(1.0)
+        deadline = time.perf_counter() + seconds
+        while self.eof_at is None and time.perf_counter() < deadline:
+            try:
+                chunk = self.sock.recv(262144)
+            except TimeoutError:
+                self.watch()
+                continue
+            if not chunk:
+                self.eof_at = self.elapsed()
+                break
+            drained += len(chunk)
+            data = self.response.feed(chunk)
+            if data is None:
+                continue
+            tail = (tail + data)[-8192:]
+            if self.response.body.done:
+                self.eof_at = self.elapsed()
+                break
+        return drained, tail
+
+
 def mode_slow(args, stats):
     """A reader with a 4 KB receive buffer taking --rate bytes/s for --duration s, then draining the rest.
 
@@ -405,70 +502,17 @@ def mode_slow(args, stats):
     got, and how the stream ended once drained: a slow-reader cut-off (``:slow reader`` comment, with
     ``retry:``), a terminal event, or still open at the drain deadline.
     """
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # no kernel autotuning: a truly slow reader
-    sock.connect((args.host, args.port))
-    client_port = sock.getsockname()[1]
-    sock.sendall(request(args))
+    reader = SlowReader(args)
     rss0 = stats.rss()
-    peak, got, raw, body, head = rss0, 0, b"", None, b""
-    closed_at, eof_at, state = None, None, "ESTABLISHED"
     window = Window(stats)
-    step = max(1, int(args.rate / 10))
-    sock.settimeout(0.1)
-    while time.perf_counter() - window.wall < args.duration:
-        tick = time.perf_counter()
-        try:
-            chunk = sock.recv(step)
-        except TimeoutError:
-            chunk = None
-        if chunk == b"":
-            eof_at = time.perf_counter() - window.wall
-            break
-        if chunk:
-            got += len(chunk)
-            if body is None:
-                raw += chunk
-                if b"\r\n\r\n" in raw:
-                    response, chunk = raw.split(b"\r\n\r\n", 1)
-                    body = Body(response + b"\r\n\r\n")
-            if body is not None:
-                head = (head + body.feed(chunk))[-8192:]
-        peak = max(peak, stats.rss() or 0)
-        if closed_at is None:
-            state = server_side_state(args.port, client_port)
-            if state != "ESTABLISHED":
-                closed_at = time.perf_counter() - window.wall
-        time.sleep(max(0.0, 0.1 - (time.perf_counter() - tick)))  # pacing: this is what makes the reader slow
+    reader.start = window.wall
+    got, head, peak = reader.read_slowly(args.rate, args.duration, stats, rss0)
     rss_end = stats.rss()
     measured = window.close()
     # drain what is left, fast, to see how the stream ends (bounded by --drain-seconds)
-    drained, tail = 0, head
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    sock.settimeout(1.0)
-    deadline = time.perf_counter() + args.drain_seconds
-    while eof_at is None and time.perf_counter() < deadline:
-        try:
-            chunk = sock.recv(262144)
-        except TimeoutError:
-            if closed_at is None and server_side_state(args.port, client_port) != "ESTABLISHED":
-                closed_at = time.perf_counter() - window.wall
-            continue
-        if not chunk:
-            eof_at = time.perf_counter() - window.wall
-            break
-        drained += len(chunk)
-        if body is None:
-            raw += chunk
-            if b"\r\n\r\n" not in raw:
-                continue
-            response, chunk = raw.split(b"\r\n\r\n", 1)
-            body = Body(response + b"\r\n\r\n")
-        tail = (tail + body.feed(chunk))[-8192:]
-        if body.done:
-            eof_at = time.perf_counter() - window.wall
-            break
-    sock.close()
+    drained, tail = reader.drain(head, args.drain_seconds)
+    reader.sock.close()
+    closed_at, eof_at, state = reader.closed_at, reader.eof_at, reader.state
     ids = re.findall(rb"^id: (\S+)$", tail, re.MULTILINE)
     terminal = ended(tail[-2048:])
     cut_off = b":slow reader" in tail[-2048:]

@@ -175,7 +175,7 @@ def wrk(server: Server, key: str, concurrency: int, duration: float) -> dict | N
     return {
         "executions_per_s": float(rate.group(1)) if rate else None,
         "errors": int(errors.group(1)) if errors else 0,
-        "command": " ".join(argv[:-3] + ["post.lua", argv[-1]]),
+        "command": " ".join([*argv[:-3], "post.lua", argv[-1]]),
     }
 
 

@@ -9,6 +9,7 @@ URL, under a key prefix of the server's own; unset: the in-memory log).
 import os
 
 from project.settings import *  # noqa: F403
+from project.settings import INSTALLED_APPS
 
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]

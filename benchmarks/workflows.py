@@ -30,7 +30,8 @@ async def idle(seconds: float = 600.0) -> dict:
 async def gated(n: int = 1000, gate: str = "", ctx=None) -> dict:
     """Wait until the file ``gate`` exists (the fan-out's subscribers are all attached), then stream."""
     deadline = time.monotonic() + 60
-    while gate and not os.path.exists(gate):
+    # a stat per poll, off the event loop: the server's loop is serving the attaching subscribers
+    while gate and not await asyncio.to_thread(os.path.exists, gate):
         if time.monotonic() > deadline:
             raise TimeoutError(f"the gate {gate} never opened")
         await asyncio.sleep(0.002)
