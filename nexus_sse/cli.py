@@ -44,7 +44,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, url_required: bool) -> No
     parser.add_argument(
         "--url",
         required=url_required,
-        default=None if not url_required else None,
+        default=None,
         help="the server where nexus_sse is mounted, e.g. http://127.0.0.1:8000",
     )
     parser.add_argument(

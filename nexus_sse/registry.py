@@ -65,10 +65,6 @@ def register(
     return entry
 
 
-def unregister(name: str) -> None:
-    _registry.pop(name, None)
-
-
 def registered() -> dict[str, RegisteredWorkflow]:
     return dict(_registry)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +35,13 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 #: and below it, the C encoder the json module builds per call, built once (its own dumps does the
 #: same for default options). No cycle check (markers=None): a cyclic value hits the recursion
 #: limit instead, still an error; event data comes from JSON or node outputs, which are trees.
-_C_ENCODER = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
-    None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
-)
+_C_ENCODER: Callable[[Any, int], Iterable[str]] | None
+try:
+    from _json import make_encoder  # what json.encoder.c_make_encoder is
+except ImportError:  # a Python without the C accelerator: the JSONEncoder above
+    _C_ENCODER = None
+else:
+    _C_ENCODER = make_encoder(None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
 
 
 def dumps(data: Any) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import random
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
+
+import httpx
 
 from nexus_sse.client.events import Event, make_event
 from nexus_sse.exceptions import AuthenticationError, NexusError
@@ -20,7 +21,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def split_url(url_or_base: str, workflow: str | None) -> tuple[str, str]:
-    """``(base, workflow)`` from a base URL plus a name, or from a full ``.../workflows/<name>/execute`` URL."""
+    """``(base, workflow)`` from a base URL plus a name, or a full ``.../workflows/<name>/execute`` URL."""
     url = url_or_base.rstrip("/")
     if url.endswith("/execute") and "/workflows/" in url:
         base, _, rest = url.rpartition("/workflows/")
@@ -66,6 +67,7 @@ class Options:
         )
 
     def headers(self) -> dict[str, str]:
+        """Headers of every request: SSE wanted, the API token if any."""
         headers = {"Accept": "text/event-stream"}
         if self.token:
             headers["Authorization"] = f"Token {self.token}"
@@ -124,40 +126,48 @@ class Cursor:
         self.retry_after = 0.0
         return max(delay, floor)
 
-    def retry_later(self, response: Any, resuming: bool) -> bool:
+    def retry_later(self, status: int, headers: Mapping[str, str], resuming: bool) -> bool:
         """Whether a refused answer to a resume (429, 5xx) should be tried again after a backoff."""
-        if not resuming or response.status_code not in RETRY_STATUSES:
+        if not resuming or status not in RETRY_STATUSES:
             return False
         try:
-            self.retry_after = max(0.0, float(response.headers.get("retry-after") or 0))
+            self.retry_after = max(0.0, float(headers.get("retry-after") or 0))
         except ValueError:  # an HTTP date: the retry hint applies
             self.retry_after = 0.0
         return True
 
 
-def execute_request(base: str, workflow: str, inputs: dict[str, Any], options: Options) -> dict[str, Any]:
+class Request(NamedTuple):
+    """An HTTP request to send, as data: the I/O layer passes its fields to httpx."""
+
+    method: str
+    url: str
+    params: dict[str, str] | None
+    headers: dict[str, str]
+    json: Any = None
+    #: a GET that resumes a known run: refusals of it may be retried (the start never is)
+    resuming: bool = False
+
+
+def execute_request(base: str, workflow: str, inputs: dict[str, Any], options: Options) -> Request:
     """How to start a run: POST (or GET with the stream token, for token-bound access)."""
     url = f"{base}/workflows/{quote(workflow, safe='')}/execute"
     if options.stream_token:
-        return {
-            "method": "GET",
-            "url": url,
-            "params": {"inputs": json.dumps(inputs), "stream_token": options.stream_token},
-        }
-    return {"method": "POST", "url": url, "json": {"inputs": inputs, "mode": "stream"}}
+        params = {"inputs": json.dumps(inputs), "stream_token": options.stream_token}
+        return Request("GET", url, params, {})
+    return Request("POST", url, None, {}, {"inputs": inputs, "mode": "stream"})
 
 
-def events_request(base: str, cursor: Cursor, options: Options) -> dict[str, Any]:
-    params = options.params()
+def events_request(base: str, cursor: Cursor, options: Options) -> Request:
+    """How to resume a run: GET its events after the last one seen."""
     headers = {"Last-Event-ID": cursor.last_id} if cursor.last_id else {}
-    return {
-        "method": "GET",
-        "url": f"{base}/runs/{cursor.run_id}/events",
-        "params": params,
-        "headers": headers,
-        "resuming": True,
-    }
+    url = f"{base}/runs/{cursor.run_id}/events"
+    return Request("GET", url, options.params(), headers, resuming=True)
 
 
-def now() -> float:
-    return time.monotonic()
+def json_body(response: httpx.Response) -> Any:
+    """The JSON of an (already read) error answer, or ``{}`` when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return {}

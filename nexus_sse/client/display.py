@@ -35,9 +35,6 @@ class PlainDisplay:
     def result(self, result: Any) -> None:
         print(json.dumps(result, ensure_ascii=False, indent=2), file=self.out, flush=True)
 
-    def note(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
-
 
 class LiveDisplay(PlainDisplay):
     """For a terminal: node status lines, tokens as they stream, a status line with the elapsed time."""
@@ -74,7 +71,7 @@ class LiveDisplay(PlainDisplay):
         if event.event == "start":
             self._line(f"\x1b[1m▶ {d.get('workflow_id')}\x1b[0m  run {d.get('run_id')}")
         elif event.event == "progress":
-            node, status = d.get("node"), d.get("status")
+            node, status = str(d.get("node")), d.get("status")
             if status == "started":
                 self.node_started[node] = time.monotonic()
                 self._line(f"  ● {node} started")

@@ -165,11 +165,7 @@ class WorkflowGraph:
                         path=f"connections.{i}",
                     )
             target = nodes[conn.to_node]
-            if (
-                target.params
-                and conn.to_input not in target.params
-                and not getattr(target, "accepts_any_input", False)
-            ):
+            if target.params and conn.to_input not in target.params and not target.accepts_any_input:
                 raise WorkflowDefinitionError(
                     f"node {conn.to_node!r} ({target.type_name}) has no input {conn.to_input!r}; "
                     f"inputs: {sorted(target.params)}",
@@ -189,7 +185,7 @@ class WorkflowGraph:
 
     def _topological_order(self) -> list[str]:
         indegree = {n: 0 for n in self.nodes}
-        for n, targets in list(self.downstream.items()):
+        for targets in list(self.downstream.values()):
             for t in targets:
                 indegree[t] += 1
         ready = [n for n in self.nodes if indegree[n] == 0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import string
 import types
@@ -10,7 +9,7 @@ import typing
 from typing import Any
 
 from nexus_sse.exceptions import WorkflowDefinitionError
-from nexus_sse.workflows.nodes import BaseNode, Param, get_function, register_node
+from nexus_sse.workflows.nodes import BaseNode, Param, get_function, invoke, register_node
 from nexus_sse.workflows.runtime import NodeContext
 
 _ANNOTATION_TYPES = {
@@ -102,10 +101,7 @@ class FunctionNode(BaseNode):
 
     async def execute(self, ctx: NodeContext, inputs: dict[str, Any]) -> dict[str, Any]:
         kwargs = {**inputs, "ctx": ctx} if self.wants_ctx else inputs
-        if inspect.iscoroutinefunction(self.func):
-            result = await self.func(**kwargs)
-        else:
-            result = await asyncio.to_thread(lambda: self.func(**kwargs))
+        result = await invoke(self.func, **kwargs)
         return result if isinstance(result, dict) else {"result": result}
 
 
@@ -217,16 +213,17 @@ class LLMAgentNode(BaseNode):
         from nexus_sse.llm import get_provider
 
         provider = get_provider(self.config.get("provider"))
-        request = {
-            "model": self.config.get("model"),
-            "messages": self.conversation(inputs),
-            "temperature": self.config.get("temperature"),
-            "max_tokens": self.config.get("max_tokens"),
-            "timeout": self.config.get("timeout"),
-        }
+        model = self.config.get("model")
+        chunks = provider.stream(
+            model=model,
+            messages=self.conversation(inputs),
+            temperature=self.config.get("temperature"),
+            max_tokens=self.config.get("max_tokens"),
+            timeout=self.config.get("timeout"),
+        )
         parts: list[str] = []
         usage: dict[str, Any] | None = None
-        async for chunk in provider.stream(**request):
+        async for chunk in chunks:
             if chunk.delta:
                 parts.append(chunk.delta)
                 await ctx.token(chunk.delta)
@@ -234,7 +231,7 @@ class LLMAgentNode(BaseNode):
                 usage = chunk.usage
         metadata: dict[str, Any] = {
             "provider": provider.name,
-            "model": request["model"] or provider.default_model,
+            "model": model or provider.default_model,
         }
         if usage:
             metadata["usage"] = usage

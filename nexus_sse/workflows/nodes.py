@@ -7,9 +7,8 @@ workflow can only ever instantiate classes registered here.
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,15 +16,6 @@ from nexus_sse.exceptions import WorkflowDefinitionError
 
 if TYPE_CHECKING:
     from nexus_sse.workflows.runtime import NodeContext
-
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "object": (dict,),
-    "array": (list,),
-}
 
 
 @dataclass(frozen=True)
@@ -61,9 +51,15 @@ class BaseNode:
 
     type_name: ClassVar[str] = ""
     #: inputs the node accepts: from its config, from connections, or from the request's inputs.
-    params: ClassVar[dict[str, Param]] = {}
+    #: A class sets it for all its nodes; a node may set its own in ``check_config`` (FunctionNode
+    #: takes its function's parameters, TemplateNode its template's fields).
+    params: dict[str, Param] = {}
     #: config keys that are not inputs (validated by ``check_config``).
     config_keys: ClassVar[frozenset[str]] = frozenset()
+    #: inputs of which a request (or the config, or a connection) must give at least one.
+    requires_one_of: ClassVar[tuple[str, ...]] = ()
+    #: connections may feed inputs not in ``params`` (the node reads them from ``**inputs``).
+    accepts_any_input: ClassVar[bool] = False
 
     def __init__(self, node_id: str, config: dict[str, Any] | None = None) -> None:
         self.node_id = node_id
@@ -88,13 +84,20 @@ class BaseNode:
 
     async def execute(self, ctx: NodeContext, inputs: dict[str, Any]) -> dict[str, Any]:
         """Run the node: coroutine directly, sync ``run`` in a worker thread."""
-        if inspect.iscoroutinefunction(self.run):
-            result = await self.run(ctx, **inputs)
-        else:
-            result = await asyncio.to_thread(functools.partial(self.run, ctx, **inputs))
+        result = await invoke(self.run, ctx, **inputs)
         if not isinstance(result, dict):
             result = {"result": result}
         return result
+
+
+def invoke(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Awaitable[Any]:
+    """Call ``func``: a coroutine function directly, a sync one in a worker thread.
+
+    Not a coroutine itself, so awaiting its answer costs no extra frame per node.
+    """
+    if inspect.iscoroutinefunction(func):
+        return func(*args, **kwargs)
+    return asyncio.to_thread(func, *args, **kwargs)
 
 
 _NODE_TYPES: dict[str, type[BaseNode]] = {}
@@ -118,19 +121,6 @@ def get_node_type(type_name: str) -> type[BaseNode]:
         raise WorkflowDefinitionError(
             f"unknown node type {type_name!r}; registered types: {sorted(_NODE_TYPES)}"
         ) from None
-
-
-def node_types() -> dict[str, type[BaseNode]]:
-    return dict(_NODE_TYPES)
-
-
-def check_type(value: Any, json_type: str | None) -> bool:
-    """Whether ``value`` matches a JSON Schema primitive type name (bool is not a number)."""
-    if json_type is None or value is None:
-        return True
-    if json_type in ("integer", "number") and isinstance(value, bool):
-        return False
-    return isinstance(value, _JSON_TYPES.get(json_type, (object,)))
 
 
 # Registered Python callables that FunctionNode may call, by name (an allow-list too).
@@ -163,12 +153,3 @@ def get_function(name: str) -> Callable[..., Any]:
         raise WorkflowDefinitionError(
             f"unknown function {name!r}; register it with nexus_sse.register_function()"
         ) from None
-
-
-def function_name(func: Callable[..., Any]) -> str:
-    """The registered name of ``func`` (registering it under its dotted name if needed)."""
-    for key, value in _FUNCTIONS.items():
-        if value is func:
-            return key
-    register_function(func)
-    return f"{func.__module__}.{func.__qualname__}"

@@ -81,6 +81,49 @@ def node_inputs(
     return values
 
 
+def _percent(outputs: dict[str, dict[str, Any]], total: int) -> int:
+    """The workflow's percent done: the share of nodes finished."""
+    return int(100 * len(outputs) / total)
+
+
+async def _run_node(
+    graph: WorkflowGraph,
+    node_id: str,
+    inputs: dict[str, Any],
+    outputs: dict[str, dict[str, Any]],
+    emit: Emit,
+    run_id: str,
+) -> dict[str, Any]:
+    """Run one node between its ``started`` event and its outputs; errors name the node."""
+    node = graph.nodes[node_id]
+    total = len(graph.order)
+    await emit("progress", {"node": node_id, "status": "started", "percent": _percent(outputs, total)})
+    ctx = NodeContext(
+        run_id=run_id,
+        node_id=node_id,
+        emit=emit,
+        done_percent=_percent(outputs, total),
+        node_share=100 / total,
+    )
+    try:
+        values = node_inputs(graph, node_id, inputs, outputs)
+        # Derived schemas catch this before the run; a declared input_schema may not.
+        missing = node.missing_inputs(set(values))
+        if missing:
+            raise ValidationError(
+                f"node {node_id!r} is missing required input(s): {', '.join(missing)}",
+                path=f"inputs.{missing[0]}",
+            )
+        return await node.execute(ctx, values)
+    except NexusError as exc:
+        exc.extra.setdefault("node", node_id)
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        raise NodeError(f"node {node_id!r} failed: {type(exc).__name__}: {exc}", node=node_id) from exc
+
+
 async def run_graph(
     graph: WorkflowGraph, inputs: dict[str, Any], emit: Emit, run_id: str
 ) -> tuple[Any, dict]:
@@ -91,36 +134,9 @@ async def run_graph(
     waiting = {n: {c.from_node for c in graph.incoming[n]} for n in graph.order}
     running: dict[asyncio.Task, str] = {}
 
-    def percent() -> int:
-        return int(100 * len(outputs) / total)
-
-    async def run_node(node_id: str) -> dict[str, Any]:
-        node = graph.nodes[node_id]
-        await emit("progress", {"node": node_id, "status": "started", "percent": percent()})
-        ctx = NodeContext(
-            run_id=run_id, node_id=node_id, emit=emit, done_percent=percent(), node_share=100 / total
-        )
-        try:
-            values = node_inputs(graph, node_id, inputs, outputs)
-            # Derived schemas catch this before the run; a declared input_schema may not.
-            missing = node.missing_inputs(set(values))
-            if missing:
-                raise ValidationError(
-                    f"node {node_id!r} is missing required input(s): {', '.join(missing)}",
-                    path=f"inputs.{missing[0]}",
-                )
-            return await node.execute(ctx, values)
-        except NexusError as exc:
-            exc.extra.setdefault("node", node_id)
-            raise
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            raise NodeError(f"node {node_id!r} failed: {type(exc).__name__}: {exc}", node=node_id) from exc
-
     async def node_done(node_id: str, output: dict[str, Any]) -> None:
         outputs[node_id] = output
-        await emit("progress", {"node": node_id, "status": "completed", "percent": percent()})
+        await emit("progress", {"node": node_id, "status": "completed", "percent": _percent(outputs, total)})
         for deps in waiting.values():
             deps.discard(node_id)
 
@@ -131,10 +147,11 @@ async def run_graph(
                 del waiting[node_id]
             if len(ready) == 1 and not running:
                 # Alone (one-node workflows, chains): run it in this task, no task or wait() to pay for.
-                await node_done(ready[0], await run_node(ready[0]))
+                await node_done(ready[0], await _run_node(graph, ready[0], inputs, outputs, emit, run_id))
                 continue
             for node_id in ready:
-                running[asyncio.ensure_future(run_node(node_id))] = node_id
+                task = asyncio.ensure_future(_run_node(graph, node_id, inputs, outputs, emit, run_id))
+                running[task] = node_id
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 await node_done(running.pop(task), task.result())

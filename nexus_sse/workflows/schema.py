@@ -32,7 +32,7 @@ def derive_input_schema(graph: WorkflowGraph) -> dict[str, Any]:
         for name in node.missing_inputs(provided):
             if name in open_params:
                 required.add(name)
-        one_of = getattr(node, "requires_one_of", ())
+        one_of = node.requires_one_of
         if one_of and not provided.intersection(one_of):
             any_of.append({"anyOf": [{"required": [n]} for n in one_of if n in open_params]})
         if node_id not in properties:

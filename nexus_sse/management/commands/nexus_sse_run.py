@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from nexus_sse.cli import EXIT_CODES, add_run_arguments, finish, parse_inputs, run_remote
+
+if TYPE_CHECKING:
+    from nexus_sse.client.display import PlainDisplay
+    from nexus_sse.exceptions import NexusError
 
 
 class Command(BaseCommand):
@@ -16,23 +22,26 @@ class Command(BaseCommand):
         "terminal). Without --url it runs in this process. Exits non-zero with the error type on failure."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         add_run_arguments(parser, url_required=False)
 
-    def handle(self, *args, **options):
-        import argparse
-
+    def handle(self, *args: Any, **options: Any) -> None:
         ns = argparse.Namespace(
             **{k: options[k] for k in ("workflow", "input", "json", "url", "token", "plain")}
         )
-        code = run_remote(ns, self.stdout._out) if ns.url else self.run_local(ns)
+        code = run_remote(ns, self.out) if ns.url else self.run_local(ns)
         if code:
             sys.exit(code)
 
-    def run_local(self, ns) -> int:
+    @property
+    def out(self) -> TextIO:
+        """The stream under ``self.stdout``: the displays write their own line ends."""
+        return cast(TextIO, self.stdout._out)
+
+    def run_local(self, ns: argparse.Namespace) -> int:
         from nexus_sse.client.display import display_for
 
-        display = display_for(self.stdout._out, ns.plain)
+        display = display_for(self.out, ns.plain)
         try:
             inputs = parse_inputs(ns.input, ns.json)
         except (ValueError, OSError) as exc:
@@ -45,7 +54,9 @@ class Command(BaseCommand):
         return finish(result, error, display)
 
 
-async def _local(workflow: str, inputs: dict, display) -> tuple:
+async def _local(
+    workflow: str, inputs: dict[str, Any], display: PlainDisplay
+) -> tuple[Any, NexusError | None]:
     from nexus_sse import registry, runs
     from nexus_sse.client.errors import error_from
     from nexus_sse.client.events import make_event
