@@ -119,9 +119,8 @@ class RunViewSet(NexusAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         user = self.request.user
         if self.action == "list":
             if not user.is_authenticated:
-                return queryset.none()
-            if not user.is_staff:
-                queryset = queryset.filter(user=user)
+                return queryset.none()  # (before the filters: nothing to refuse in an empty list)
+            queryset = access.listed_runs(user, queryset)
             params = self.request.query_params
             filters = {
                 "workflow__slug": params.get("workflow"),
@@ -137,9 +136,7 @@ class RunViewSet(NexusAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
 
     def get_object(self) -> Run:
         run = super().get_object()
-        if run.user_id is not None and not (
-            self.request.user.is_staff or self.request.user.pk == run.user_id
-        ):
+        if not access.can_see_run(self.request.user, run):
             raise NotFound("no such run")
         return run
 
@@ -165,7 +162,8 @@ class StreamTokenView(NexusAPIMixin, APIView):
         data = StreamTokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = request.user
-        namespace = request.resolver_match.namespace or "nexus_sse"
+        match = request.resolver_match
+        namespace = (match and match.namespace) or "nexus_sse"
         if "workflow" in data.validated_data:
             slug = data.validated_data["workflow"]
             workflow = Workflow.objects.filter(slug=slug, is_active=True).first()
@@ -177,7 +175,7 @@ class StreamTokenView(NexusAPIMixin, APIView):
             url = reverse(f"{namespace}:execute", args=[slug])
         else:
             run = Run.objects.filter(pk=data.validated_data["run"]).first()
-            if run is None or (run.user_id is not None and not (user.is_staff or user.pk == run.user_id)):
+            if run is None or not access.can_see_run(user, run):
                 raise NotFound("no such run")
             token = stream_tokens.issue(user, run=str(run.pk))
             url = reverse(f"{namespace}:run-events", args=[run.pk])
