@@ -16,12 +16,12 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
 from nexus_sse import registry, runs
+from nexus_sse.access import POLICY_FIELDS
 from nexus_sse.exceptions import NexusError
 from nexus_sse.forms import WorkflowForm
 from nexus_sse.models import Run, RunEvent, Workflow
 from nexus_sse.workflows.schema import json_type
 
-POLICY_FIELDS = ("is_active", "access", "permission", "rate_limit")
 # What a duplicate does not take from its original (it is a new, disabled admin workflow).
 DUPLICATE_OWN_FIELDS = ("id", "slug", "name", "source", "is_active", "created_at", "updated_at")
 

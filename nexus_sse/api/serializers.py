@@ -7,10 +7,9 @@ from typing import Any
 from rest_framework import serializers
 
 from nexus_sse import registry
+from nexus_sse.access import POLICY_FIELDS
 from nexus_sse.exceptions import NexusError
 from nexus_sse.models import Run, RunEvent, Workflow, workflow_errors
-
-POLICY_FIELDS = ("is_active", "access", "permission", "rate_limit")
 
 
 class WorkflowSerializer(serializers.ModelSerializer):
