@@ -211,3 +211,10 @@ def test_admin_pages_respect_model_permissions(nobody):
         "/admin/nexus_sse/workflow/", {"action": "disable", "_selected_action": [chat.pk]}
     ).status_code in (200, 302)
     assert Workflow.objects.get(slug="chat").is_active  # no change permission: the action was not offered
+
+
+def test_the_workflow_form_has_every_editable_field_of_the_model():
+    from nexus_sse.forms import WorkflowForm
+
+    editable = [f.name for f in Workflow._meta.fields if f.editable and not f.auto_created]
+    assert list(WorkflowForm.base_fields) == editable
