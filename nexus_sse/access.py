@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 
 from nexus_sse import conf, db, stream_tokens
@@ -223,8 +223,15 @@ def acquire_stream(request: HttpRequest) -> Callable[[], None]:
 
 
 class _CsrfCheck(CsrfViewMiddleware):
+    """Django's CSRF check, answering with the reason instead of a 403 page (as DRF does)."""
+
     def _reject(self, request: HttpRequest, reason: str) -> Any:
         return reason
+
+
+def _not_called(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """The view and the next middleware, for _CsrfCheck: it calls neither."""
+    raise NotImplementedError
 
 
 def enforce_csrf(request: HttpRequest) -> None:
@@ -239,8 +246,8 @@ def enforce_csrf(request: HttpRequest) -> None:
         return  # authenticated by the token alone, never by the session
     if "HTTP_COOKIE" not in request.META or settings.SESSION_COOKIE_NAME not in request.COOKIES:
         return
-    check = _CsrfCheck(lambda req: None)
+    check = _CsrfCheck(_not_called)
     check.process_request(request)
-    reason = check.process_view(request, None, (), {})
+    reason = check.process_view(request, _not_called, (), {})
     if reason:
         raise PermissionDenied(f"CSRF check failed: {reason}")

@@ -231,7 +231,10 @@ def _paths(execute: str, run: str) -> dict[str, Any]:
             "post": {
                 "operationId": "workflows_execute",
                 "tags": ["execute"],
-                "summary": "Run a workflow: SSE (Accept: text/event-stream or mode stream), JSON, or 202 (mode async)",
+                "summary": (
+                    "Run a workflow: SSE (Accept: text/event-stream or mode stream), JSON, "
+                    "or 202 (mode async)"
+                ),
                 "parameters": [name, *LAST_EVENT_ID],
                 "requestBody": {"content": {"application/json": {"schema": _ref("ExecuteRequest")}}},
                 "responses": {

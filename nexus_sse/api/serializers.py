@@ -83,7 +83,9 @@ class RunSerializer(serializers.ModelSerializer):
     """A run in listings."""
 
     run_id = serializers.UUIDField(source="id", read_only=True)
-    workflow_id = serializers.SlugRelatedField(source="workflow", slug_field="slug", read_only=True)
+    workflow_id: serializers.SlugRelatedField[Workflow] = serializers.SlugRelatedField(
+        source="workflow", slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -12,7 +13,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import BasePagination, PageNumberPagination
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -49,8 +51,9 @@ class Pagination(PageNumberPagination):
 class NexusAPIMixin:
     """Our authentication, pagination and error body, whatever the site's REST_FRAMEWORK says."""
 
-    pagination_class = Pagination
-    parser_classes = (LimitedJSONParser,)  # JSON only, within MAX_BODY_BYTES / MAX_JSON_DEPTH
+    pagination_class: type[BasePagination] | None = Pagination
+    # JSON only, within MAX_BODY_BYTES / MAX_JSON_DEPTH
+    parser_classes: Sequence[type[BaseParser]] = (LimitedJSONParser,)
 
     def get_authenticators(self) -> list:
         return [cls() for cls in authentication_classes()]
