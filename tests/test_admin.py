@@ -45,7 +45,7 @@ def test_workflow_list_shows_runs_and_last_status(staff):
     Run.objects.create(workflow=chat, status="failed")
     page = staff.get("/admin/nexus_sse/workflow/").content.decode()
     assert "chat" in page and "research" in page and "Try it" in page
-    row = page[page.index("/admin/nexus_sse/workflow/%d/change/" % chat.pk) :]
+    row = page[page.index(f"/admin/nexus_sse/workflow/{chat.pk}/change/") :]
     assert '<td class="field-run_count">2</td>' in row[:2000] and "failed" in row[:2000]
     assert "greet" in staff.get("/admin/nexus_sse/workflow/?q=greet").content.decode()
     assert (
