@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
@@ -16,12 +17,21 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
 from nexus_sse import registry, runs
+from nexus_sse.access import POLICY_FIELDS
 from nexus_sse.exceptions import NexusError
 from nexus_sse.forms import WorkflowForm
 from nexus_sse.models import Run, RunEvent, Workflow
 from nexus_sse.workflows.schema import json_type
 
-POLICY_FIELDS = ("is_active", "access", "permission", "rate_limit")
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class _RunCounts(TypedDict):
+        run_total: int
+        last_status: str | None
+
+    ListedWorkflow = WithAnnotations[Workflow, _RunCounts]  # as WorkflowAdmin.get_queryset gives it
+
 # What a duplicate does not take from its original (it is a new, disabled admin workflow).
 DUPLICATE_OWN_FIELDS = ("id", "slug", "name", "source", "is_active", "created_at", "updated_at")
 
@@ -52,11 +62,11 @@ class WorkflowAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(run_total=Count("runs"), last_status=Subquery(last))
 
     @admin.display(description="runs", ordering="run_total")
-    def run_count(self, obj: Workflow) -> int:
+    def run_count(self, obj: ListedWorkflow) -> int:
         return obj.run_total
 
     @admin.display(description="last run")
-    def last_run_status(self, obj: Workflow) -> str:
+    def last_run_status(self, obj: ListedWorkflow) -> str:
         return obj.last_status or "-"
 
     @admin.display(description="")
@@ -224,8 +234,6 @@ class RunAdmin(admin.ModelAdmin):
         run = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if run is not None and not run.finished:
-            try:
+            with contextlib.suppress(NoReverseMatch):
                 extra["events_url"] = reverse("nexus_sse:run-events", args=[run.pk])
-            except NoReverseMatch:
-                pass
         return super().change_view(request, object_id, form_url, extra)

@@ -11,10 +11,9 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from nexus_sse import access, conf, registry
 from nexus_sse.exceptions import NexusError
+from nexus_sse.links import url_template
 from nexus_sse.models import Workflow
 from nexus_sse.workflows.builtin import LLMAgentNode
-
-PLACEHOLDER_RUN = "00000000-0000-0000-0000-000000000000"
 
 
 def chat_workflows(user: Any) -> list[dict[str, Any]]:
@@ -48,7 +47,8 @@ def chat_workflows(user: Any) -> list[dict[str, Any]]:
 @ensure_csrf_cookie
 def chat_page(request: HttpRequest, workflow: str | None = None) -> HttpResponse:
     """Render the chat page; all URLs it calls come from here (works under any prefix)."""
-    namespace = request.resolver_match.namespace or "nexus_sse"
+    match = request.resolver_match
+    namespace = (match and match.namespace) or "nexus_sse"
     options = chat_workflows(request.user)
     if workflow is not None and workflow not in {o["slug"] for o in options}:
         raise Http404("no chat workflow with that name")
@@ -61,14 +61,8 @@ def chat_page(request: HttpRequest, workflow: str | None = None) -> HttpResponse
         "workflows": options,
         "selected": selected,
         "execute_url": reverse(f"{namespace}:execute", args=["__workflow__"]),
-        "events_url": reverse(f"{namespace}:run-events", args=[PLACEHOLDER_RUN]).replace(
-            PLACEHOLDER_RUN, "__run__"
-        ),
-        "cancel_url": reverse(f"{namespace}:run-cancel", args=[PLACEHOLDER_RUN]).replace(
-            PLACEHOLDER_RUN, "__run__"
-        ),
-        "status_url": reverse(f"{namespace}:run-detail", args=[PLACEHOLDER_RUN]).replace(
-            PLACEHOLDER_RUN, "__run__"
-        ),
+        "events_url": url_template(f"{namespace}:run-events", "__run__"),
+        "cancel_url": url_template(f"{namespace}:run-cancel", "__run__"),
+        "status_url": url_template(f"{namespace}:run-detail", "__run__"),
     }
     return render(request, "nexus_sse/chat.html", context)

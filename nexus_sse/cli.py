@@ -14,19 +14,11 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from nexus_sse.exceptions import NexusError
+from nexus_sse.exceptions import ERROR_TYPES, NexusError
 
 EXIT_CODES = {
-    "ValidationError": 2,
-    "AuthenticationError": 3,
-    "PermissionDenied": 4,
-    "NotFound": 5,
-    "RateLimitError": 6,
-    "NodeError": 7,
-    "TimeoutError": 8,
-    "CancelledError": 9,
-    "InternalError": 10,
-    "ConnectionLost": 11,
+    **{error_type: cls.exit_code for error_type, cls in ERROR_TYPES.items()},
+    "ConnectionLost": 11,  # the client's own: the stream ended and could not be resumed
 }
 
 

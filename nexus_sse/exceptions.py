@@ -1,4 +1,5 @@
-"""The error taxonomy. Each class knows its wire ``error_type`` and its HTTP status."""
+"""The error taxonomy. Each class knows its wire ``error_type``, its HTTP status and the exit status
+of the ``nexus-sse run`` command that meets it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ class NexusError(Exception):
 
     error_type = "InternalError"
     status = 500
+    exit_code = 10
     default_message = "Internal error."
 
     def __init__(self, message: str | None = None, *, path: str | None = None, **extra: Any) -> None:
@@ -31,6 +33,7 @@ class ValidationError(NexusError):
 
     error_type = "ValidationError"
     status = 400
+    exit_code = 2
     default_message = "Invalid request."
 
 
@@ -52,6 +55,7 @@ class AuthenticationError(NexusError):
 
     error_type = "AuthenticationError"
     status = 401
+    exit_code = 3
     default_message = "Authentication required."
 
 
@@ -60,6 +64,7 @@ class PermissionDenied(NexusError):
 
     error_type = "PermissionDenied"
     status = 403
+    exit_code = 4
     default_message = "Permission denied."
 
 
@@ -68,6 +73,7 @@ class NotFound(NexusError):
 
     error_type = "NotFound"
     status = 404
+    exit_code = 5
     default_message = "Not found."
 
 
@@ -76,6 +82,7 @@ class RateLimitError(NexusError):
 
     error_type = "RateLimitError"
     status = 429
+    exit_code = 6
     default_message = "Too many requests."
 
 
@@ -84,6 +91,7 @@ class NodeError(NexusError):
 
     error_type = "NodeError"
     status = 500
+    exit_code = 7
     default_message = "A workflow node failed."
 
 
@@ -98,6 +106,7 @@ class RunTimeoutError(NexusError):
 
     error_type = "TimeoutError"
     status = 504
+    exit_code = 8
     default_message = "The run timed out."
 
 
@@ -106,6 +115,7 @@ class RunCancelledError(NexusError):
 
     error_type = "CancelledError"
     status = 409
+    exit_code = 9
     default_message = "The run was cancelled."
 
 
@@ -124,6 +134,7 @@ class EventLogUnavailable(InternalError):
     default_message = "The event log is unavailable."
 
 
+# Every error_type on the wire, in the order the docs list them.
 ERROR_TYPES: dict[str, type[NexusError]] = {
     cls.error_type: cls
     for cls in (

@@ -13,4 +13,17 @@ class WorkflowForm(forms.ModelForm):
 
     class Meta:
         model = Workflow
-        fields = "__all__"
+        # every editable field (tests/test_admin.py checks that none is missing)
+        fields = [
+            "slug",
+            "name",
+            "version",
+            "description",
+            "definition",
+            "source",
+            "is_active",
+            "access",
+            "permission",
+            "rate_limit",
+            "input_schema",
+        ]

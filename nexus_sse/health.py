@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from nexus_sse import access, conf, db, metrics
 from nexus_sse.eventlog import get_event_log
+from nexus_sse.exceptions import NotFound, PermissionDenied
+from nexus_sse.responses import error_response
 
 
 async def health(request: HttpRequest) -> JsonResponse:
@@ -41,14 +43,14 @@ async def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus text format, when METRICS_ENABLED: to ``Authorization: Bearer <METRICS_TOKEN>``, or
     to staff users when no token is set."""
     if not conf.get("METRICS_ENABLED"):
-        return JsonResponse({"error": "metrics are disabled", "error_type": "NotFound"}, status=404)
+        return error_response(NotFound("metrics are disabled"))
     token = conf.get("METRICS_TOKEN")
     if token:
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         allowed = hmac.compare_digest(sent.encode(), str(token).encode())
     else:
-        user = await access.get_user(request) if "Authorization" not in request.headers else None
-        allowed = bool(user and user.is_staff)
+        auth = None if "Authorization" in request.headers else await access.authenticate(request)
+        allowed = bool(auth and auth.user.is_staff)
     if not allowed:
-        return JsonResponse({"error": "not allowed", "error_type": "PermissionDenied"}, status=403)
+        return error_response(PermissionDenied("not allowed"))
     return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -45,7 +45,7 @@ def test_workflow_list_shows_runs_and_last_status(staff):
     Run.objects.create(workflow=chat, status="failed")
     page = staff.get("/admin/nexus_sse/workflow/").content.decode()
     assert "chat" in page and "research" in page and "Try it" in page
-    row = page[page.index("/admin/nexus_sse/workflow/%d/change/" % chat.pk) :]
+    row = page[page.index(f"/admin/nexus_sse/workflow/{chat.pk}/change/") :]
     assert '<td class="field-run_count">2</td>' in row[:2000] and "failed" in row[:2000]
     assert "greet" in staff.get("/admin/nexus_sse/workflow/?q=greet").content.decode()
     assert (
@@ -211,3 +211,10 @@ def test_admin_pages_respect_model_permissions(nobody):
         "/admin/nexus_sse/workflow/", {"action": "disable", "_selected_action": [chat.pk]}
     ).status_code in (200, 302)
     assert Workflow.objects.get(slug="chat").is_active  # no change permission: the action was not offered
+
+
+def test_the_workflow_form_has_every_editable_field_of_the_model():
+    from nexus_sse.forms import WorkflowForm
+
+    editable = [f.name for f in Workflow._meta.fields if f.editable and not f.auto_created]
+    assert list(WorkflowForm.base_fields) == editable

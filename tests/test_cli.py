@@ -81,6 +81,25 @@ def test_failures_exit_non_zero_with_the_error_type(url, args, code, error_type)
     assert done.stderr.startswith(f"error: {error_type}: ")
 
 
+def test_every_error_type_has_its_own_documented_exit_code():
+    from nexus_sse.cli import EXIT_CODES
+    from nexus_sse.exceptions import ERROR_TYPES
+
+    assert set(ERROR_TYPES) <= set(EXIT_CODES)
+    assert EXIT_CODES == {
+        "ValidationError": 2,
+        "AuthenticationError": 3,
+        "PermissionDenied": 4,
+        "NotFound": 5,
+        "RateLimitError": 6,
+        "NodeError": 7,
+        "TimeoutError": 8,
+        "CancelledError": 9,
+        "InternalError": 10,
+        "ConnectionLost": 11,
+    }
+
+
 def test_an_unreachable_server_is_a_connection_error(django_db_setup):
     done = cli("greet", "--input", "name=x", "--url", "http://127.0.0.1:1")
     assert done.returncode == 11 and done.stderr.startswith("error: ConnectionLost")

@@ -11,6 +11,7 @@ from rest_framework.views import exception_handler, set_rollback
 
 from nexus_sse import conf
 from nexus_sse.exceptions import InternalError, NexusError
+from nexus_sse.responses import error_body, with_retry_after
 
 logger = logging.getLogger("nexus_sse.api")
 
@@ -39,12 +40,8 @@ def _first(detail: Any, path: str = "") -> tuple[str, str]:
 def handle(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER for nexus_sse's API views."""
     if isinstance(exc, NexusError):
-        body = exc.as_dict()
-        retry_after = body.pop("retry_after", None)
-        response = Response(body, status=exc.status)
-        if retry_after is not None:
-            response["Retry-After"] = str(max(1, round(retry_after)))
-        return response
+        # a DRF Response, not responses.error_response: the site's renderers write the body
+        return with_retry_after(Response(error_body(exc), status=exc.status), exc)
     response = exception_handler(exc, context)
     if response is None:
         # Anything unexpected: our JSON body with a generic message (the details go to the log),

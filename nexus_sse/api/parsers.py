@@ -7,6 +7,7 @@ NUL characters, lone surrogates).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework.parsers import BaseParser
@@ -20,7 +21,9 @@ class LimitedJSONParser(BaseParser):
 
     media_type = "application/json"
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+    def parse(
+        self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
         """Read at most MAX_BODY_BYTES (one more byte tells a body that is too large) and parse it."""
         limit = conf.get("MAX_BODY_BYTES")
         body = stream.read(limit + 1)

@@ -9,19 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch
 
-ERROR_TYPES = [
-    "ValidationError",
-    "AuthenticationError",
-    "PermissionDenied",
-    "NotFound",
-    "RateLimitError",
-    "NodeError",
-    "TimeoutError",
-    "CancelledError",
-    "InternalError",
-]
+from nexus_sse import exceptions
+from nexus_sse.links import url_template
+
+ERROR_TYPES = list(exceptions.ERROR_TYPES)
 
 COMPONENTS: dict[str, Any] = {
     "NexusError": {
@@ -238,7 +231,10 @@ def _paths(execute: str, run: str) -> dict[str, Any]:
             "post": {
                 "operationId": "workflows_execute",
                 "tags": ["execute"],
-                "summary": "Run a workflow: SSE (Accept: text/event-stream or mode stream), JSON, or 202 (mode async)",
+                "summary": (
+                    "Run a workflow: SSE (Accept: text/event-stream or mode stream), JSON, "
+                    "or 202 (mode async)"
+                ),
                 "parameters": [name, *LAST_EVENT_ID],
                 "requestBody": {"content": {"application/json": {"schema": _ref("ExecuteRequest")}}},
                 "responses": {
@@ -333,10 +329,8 @@ def _paths(execute: str, run: str) -> dict[str, Any]:
 def add_sse_endpoints(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular postprocessing hook."""
     try:
-        execute = reverse("nexus_sse:execute", args=["NAME"]).replace("NAME", "{name}")
-        run = reverse("nexus_sse:run-detail", args=["00000000-0000-0000-0000-000000000000"]).replace(
-            "00000000-0000-0000-0000-000000000000", "{run_id}"
-        )
+        execute = url_template("nexus_sse:execute", "{name}", example="NAME")
+        run = url_template("nexus_sse:run-detail", "{run_id}")
     except NoReverseMatch:
         return result
     result.setdefault("paths", {}).update(_paths(execute, run))

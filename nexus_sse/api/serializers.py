@@ -7,10 +7,9 @@ from typing import Any
 from rest_framework import serializers
 
 from nexus_sse import registry
+from nexus_sse.access import POLICY_FIELDS
 from nexus_sse.exceptions import NexusError
 from nexus_sse.models import Run, RunEvent, Workflow, workflow_errors
-
-POLICY_FIELDS = ("is_active", "access", "permission", "rate_limit")
 
 
 class WorkflowSerializer(serializers.ModelSerializer):
@@ -84,7 +83,9 @@ class RunSerializer(serializers.ModelSerializer):
     """A run in listings."""
 
     run_id = serializers.UUIDField(source="id", read_only=True)
-    workflow_id = serializers.SlugRelatedField(source="workflow", slug_field="slug", read_only=True)
+    workflow_id: serializers.SlugRelatedField[Workflow] = serializers.SlugRelatedField(
+        source="workflow", slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -12,7 +13,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import BasePagination, PageNumberPagination
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -49,8 +51,9 @@ class Pagination(PageNumberPagination):
 class NexusAPIMixin:
     """Our authentication, pagination and error body, whatever the site's REST_FRAMEWORK says."""
 
-    pagination_class = Pagination
-    parser_classes = (LimitedJSONParser,)  # JSON only, within MAX_BODY_BYTES / MAX_JSON_DEPTH
+    pagination_class: type[BasePagination] | None = Pagination
+    # JSON only, within MAX_BODY_BYTES / MAX_JSON_DEPTH
+    parser_classes: Sequence[type[BaseParser]] = (LimitedJSONParser,)
 
     def get_authenticators(self) -> list:
         return [cls() for cls in authentication_classes()]
@@ -119,9 +122,8 @@ class RunViewSet(NexusAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         user = self.request.user
         if self.action == "list":
             if not user.is_authenticated:
-                return queryset.none()
-            if not user.is_staff:
-                queryset = queryset.filter(user=user)
+                return queryset.none()  # (before the filters: nothing to refuse in an empty list)
+            queryset = access.listed_runs(user, queryset)
             params = self.request.query_params
             filters = {
                 "workflow__slug": params.get("workflow"),
@@ -137,9 +139,7 @@ class RunViewSet(NexusAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
 
     def get_object(self) -> Run:
         run = super().get_object()
-        if run.user_id is not None and not (
-            self.request.user.is_staff or self.request.user.pk == run.user_id
-        ):
+        if not access.can_see_run(self.request.user, run):
             raise NotFound("no such run")
         return run
 
@@ -165,7 +165,8 @@ class StreamTokenView(NexusAPIMixin, APIView):
         data = StreamTokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = request.user
-        namespace = request.resolver_match.namespace or "nexus_sse"
+        match = request.resolver_match
+        namespace = (match and match.namespace) or "nexus_sse"
         if "workflow" in data.validated_data:
             slug = data.validated_data["workflow"]
             workflow = Workflow.objects.filter(slug=slug, is_active=True).first()
@@ -177,7 +178,7 @@ class StreamTokenView(NexusAPIMixin, APIView):
             url = reverse(f"{namespace}:execute", args=[slug])
         else:
             run = Run.objects.filter(pk=data.validated_data["run"]).first()
-            if run is None or (run.user_id is not None and not (user.is_staff or user.pk == run.user_id)):
+            if run is None or not access.can_see_run(user, run):
                 raise NotFound("no such run")
             token = stream_tokens.issue(user, run=str(run.pk))
             url = reverse(f"{namespace}:run-events", args=[run.pk])

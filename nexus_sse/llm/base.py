@@ -61,7 +61,7 @@ def get_provider(alias: str | None = None) -> BaseProvider:
     options = dict(providers[alias])
     key = f"{alias}:{sorted(options.items())!r}"
     if key not in _instances:
-        backend = options.pop("BACKEND", alias)
+        backend: str = options.pop("BACKEND", alias)
         path = BACKEND_ALIASES.get(backend, backend)
         try:
             cls = import_string(path)
