@@ -24,6 +24,7 @@ PORT ?= 8000
 help:
 	@echo "make run    - install, migrate, sync demo workflows, serve http://$(HOST):$(PORT) (daphne)"
 	@echo "make test   - install what the tests need and run the suite (Django 6.x and Django 5.2)"
+	@echo "make test-fast - the in-process and unit tests only, on Django 6.x (< 1 min; no servers)"
 	@echo "make bench  - run the benchmark suite (< 15 min; results in benchmarks/results/, table in README)"
 	@echo "make bench-quick - executions/s and time to first event only (< 2 min)"
 	@echo "make fuzz   - fuzz the API from its OpenAPI schema with schemathesis (no 500s allowed)"
@@ -101,6 +102,11 @@ fuzz: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check nexus_sse tests project benchmarks
+
+# The in-process and unit tests only (no server, command or Redis: the `live` marker, tests/conftest.py).
+.PHONY: test-fast
+test-fast: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -q -m "not live" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(VENV_COMPAT) .test-db.sqlite3* db.sqlite3*
