@@ -170,3 +170,83 @@ async def test_a_body_in_several_messages_is_read_whole_and_a_large_one_refused(
     assert served_by_django(ok) is not fast_path
     assert ok.status == 200 and ok.json()["result"] == {"result": "Hello, Bo!"}
     assert big.status == 413 and big.json()["error_type"] == "ValidationError"
+
+
+# --- how a stream's bytes are split into writes ------------------------------------------------------
+
+
+def bodies(response):
+    return [chunk for chunk, _ in response.chunks if chunk]
+
+
+async def test_a_new_runs_retry_hint_and_start_event_go_out_in_one_write():
+    response = await request("POST", "/workflows/greet/execute", json={"inputs": {"name": "a"}}, headers=SSE)
+    first = bodies(response)[0]
+    assert first.startswith(b"retry: 3000\n\nid: ") and b"event: start" in first
+    assert b"event: complete" in response.body
+
+
+async def test_attaching_to_a_quiet_run_sends_the_retry_hint_alone_at_once():
+    started = await request(
+        "POST", "/workflows/slow/execute", json={"inputs": {"seconds": 5}, "mode": "async"}
+    )
+    run_id = started.json()["run_id"]
+    attached = await request(
+        "GET",
+        f"/runs/{run_id}/events",
+        headers={"Last-Event-ID": f"{run_id}:2"},
+        stop=lambda response: bool(bodies(response)),
+    )
+    assert bodies(attached) == [b"retry: 3000\n\n"]  # while the run is quiet, the hint alone, not held back
+    # no run left behind: cancelled, it ends at once
+    assert (await request("POST", f"/runs/{run_id}/cancel")).status == 202
+    assert (await request("GET", f"/runs/{run_id}/events", deadline=3)).complete
+
+
+async def test_the_terminal_event_ends_the_body_in_its_own_write_and_the_stream_still_cleans_up():
+    from nexus_sse import metrics
+    from nexus_sse.eventlog import get_event_log
+
+    disconnects, open_streams = metrics.disconnects._value.get(), metrics.open_streams._value.get()
+    # the client reports "disconnect" as soon as the body is complete, as uvicorn does: the
+    # stream's cleanup after its last write must not be cancelled by it
+    response = await request("POST", "/workflows/greet/execute", json={"inputs": {"name": "a"}}, headers=SSE)
+    *before, (last, more_body) = response.chunks
+    assert b"event: complete" in last and more_body is False
+    assert all(more for _, more in before) and b"event: complete" not in b"".join(c for c, _ in before)
+    run_id = response.header("X-Run-Id")
+    assert await get_event_log().subscriber_count(run_id) == 0
+    assert metrics.disconnects._value.get() == disconnects  # it ended; the client did not leave early
+    assert metrics.open_streams._value.get() == open_streams
+    # attaching to the finished run: its replay ends the same way
+    again = await request("GET", f"/runs/{run_id}/events")
+    assert again.chunks[-1][1] is False and b"event: complete" in again.chunks[-1][0]
+    assert b"event: start" in again.body
+
+
+async def test_an_event_log_outage_mid_stream_ends_it_with_an_error_that_names_the_log(monkeypatch):
+    from nexus_sse.eventlog import get_event_log
+    from nexus_sse.exceptions import EventLogUnavailable
+
+    log = get_event_log()
+    real = log.wait_after
+    calls = []
+
+    async def failing_after_the_first(run_id, seq, wait):
+        calls.append(seq)
+        if len(calls) > 1:
+            raise EventLogUnavailable(
+                "The event log is unavailable: Redis at redis.example:6379 failed (ConnectionError)."
+            )
+        return await real(run_id, seq, wait)
+
+    monkeypatch.setattr(log, "wait_after", failing_after_the_first)
+    response = await request(
+        "POST", "/workflows/slow/execute", json={"inputs": {"seconds": 0.2}}, headers=SSE
+    )
+    assert response.complete
+    events = response.events()
+    assert events[0].event == "start" and events[-1].event == "error"
+    error = events[-1].json()
+    assert error["error"].startswith("The event log is unavailable: Redis at redis.example:6379 failed")
+    assert error["error_type"] == "InternalError" and "Reconnect" in error["error"]
