@@ -25,6 +25,7 @@ help:
 	@echo "make run    - install, migrate, sync demo workflows, serve http://$(HOST):$(PORT) (daphne)"
 	@echo "make test   - lint, then install what the tests need and run the suite (Django 6.x and Django 5.2)"
 	@echo "make lint   - ruff check, ruff format --check, mypy (part of make test)"
+	@echo "make test-fast - the in-process and unit tests only, on Django 6.x (< 1 min; no servers)"
 	@echo "make bench  - run the benchmark suite (< 15 min; results in benchmarks/results/, table in README)"
 	@echo "make bench-quick - executions/s and time to first event only (< 2 min)"
 	@echo "make fuzz   - fuzz the API from its OpenAPI schema with schemathesis (no 500s allowed)"
@@ -107,6 +108,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
+
+# The in-process and unit tests only (no server, command or Redis: the `live` marker, tests/conftest.py).
+.PHONY: test-fast
+test-fast: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -q -m "not live" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(VENV_COMPAT) .test-db.sqlite3* db.sqlite3*

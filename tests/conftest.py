@@ -1,8 +1,11 @@
-"""Shared fixtures: synced demo workflows, real ASGI servers, SSE helpers."""
+"""Shared fixtures: synced demo workflows, real ASGI servers, SSE helpers; the ``live`` marker."""
 
 from __future__ import annotations
 
+import inspect
 import os
+import types
+from collections.abc import Iterator
 
 import pytest
 
@@ -54,3 +57,58 @@ def uvicorn_server(django_db_setup, django_db_blocker):
 def live(server, workflows):
     """A running server with the demo workflows in its database: its base URL."""
     return server.url
+
+
+# --- the ``live`` marker: tests that need more than this process -----------------------------------
+
+#: names that mean a process of its own: a server (tests/live.py) or a command
+OUT_OF_PROCESS = frozenset(("ServerProcess", "subprocess"))
+
+
+def _names(code: types.CodeType) -> Iterator[str]:
+    """The global names ``code`` and the functions nested in it refer to."""
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _names(const)
+
+
+def _starts_a_process(func: object, seen: set) -> bool:
+    """Whether ``func``, or a function or class of its own module that it uses, starts a process
+    (names ServerProcess or subprocess)."""
+    func = inspect.unwrap(getattr(func, "__func__", func))
+    code = getattr(func, "__code__", None)
+    if code is None or code in seen:
+        return False
+    seen.add(code)
+    module = getattr(func, "__module__", None)
+    found = getattr(func, "__globals__", {})
+    for name in _names(code):
+        if name in OUT_OF_PROCESS:
+            return True
+        target = found.get(name)
+        if getattr(target, "__module__", None) != module:
+            continue
+        if isinstance(target, types.FunctionType) and _starts_a_process(target, seen):
+            return True
+        if isinstance(target, type) and any(_starts_a_process(f, seen) for f in vars(target).values()):
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``live`` every test that starts a process, in its body or through a fixture (``server``,
+    ``live`` and the modules' own), and every test that needs Redis: ``pytest -m "not live"`` runs
+    the rest, in process and with nothing else installed or running."""
+    verdicts: dict = {}
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        funcs = [item.function]
+        for name in item.fixturenames:
+            funcs += [fixture.func for fixture in item._fixtureinfo.name2fixturedefs.get(name, ())]
+        for func in funcs:
+            if func not in verdicts:
+                verdicts[func] = _starts_a_process(func, set())
+        if item.get_closest_marker("redis") or any(verdicts[func] for func in funcs):
+            item.add_marker(pytest.mark.live)

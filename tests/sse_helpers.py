@@ -14,7 +14,7 @@ ACCEPT_SSE = {"Accept": "text/event-stream"}
 def take(
     client: httpx.Client, method: str, url: str, limit: int | None = None, **kwargs
 ) -> list[ServerSentEvent]:
-    """Events with data (the lone `retry:` block is skipped), stopping after ``limit`` (then disconnecting)."""
+    """Events with data (the lone `retry:` block skipped), stopping after ``limit`` (then disconnecting)."""
     events: list[ServerSentEvent] = []
     with connect_sse(client, method, url, **kwargs) as source:
         source.response.raise_for_status()

@@ -11,6 +11,7 @@ from django.test import override_settings
 from nexus_sse import conf
 from nexus_sse.checks import check_settings
 from nexus_sse.eventlog import get_event_log
+from nexus_sse.eventlog.memory import MemoryEventLog
 
 
 def check_ids(nexus) -> set[str]:
@@ -63,10 +64,11 @@ def test_an_absent_or_none_setting_means_all_defaults():
 
 def test_the_event_log_instance_is_rebuilt_when_the_setting_changes():
     before = get_event_log()
+    assert isinstance(before, MemoryEventLog)  # the default
     assert get_event_log() is before
     with override_settings(NEXUS_SSE={"EVENT_LOG": "nexus_sse.eventlog.memory.MemoryEventLog"}):
         inside = get_event_log()
-        assert inside is not before
+        assert inside is not before and isinstance(inside, MemoryEventLog)
     assert get_event_log() is not inside
 
 
@@ -120,6 +122,7 @@ def test_a_setting_that_is_not_a_dict_is_e001():
         {"MAX_JSON_DEPTH": 0},
         {"RUN_TIMEOUT_SECONDS": 0},
         {"MAX_STREAMS_PER_USER": 0},
+        {"STREAM_TOKEN_SECONDS": 0},
         {"DB_THREADS": True},
         {"WORKFLOW_CACHE_SECONDS": -1},
         {"METRICS_ENABLED": "yes"},
@@ -158,8 +161,9 @@ def test_an_event_log_backend_that_is_not_one_is_e004(backend):
     assert "EVENT_LOG" in error.msg and "BaseEventLog" in error.hint
 
 
-def test_event_log_options_that_are_not_a_dict_are_e004():
-    assert check_ids({"EVENT_LOG_OPTIONS": ["redis://"]}) == {"nexus_sse.E004"}
+@pytest.mark.parametrize("options", [["redis://"], []])
+def test_event_log_options_that_are_not_a_dict_are_e004(options):
+    assert check_ids({"EVENT_LOG_OPTIONS": options}) == {"nexus_sse.E004"}
 
 
 def test_valid_backends_by_alias_and_by_dotted_path_pass():
@@ -217,6 +221,6 @@ def test_a_missing_asgi_application_is_warning_w001():
 def test_manage_py_check_fails_on_an_unknown_key():
     with (
         override_settings(NEXUS_SSE={"ORPHAN_SECONDZ": 1}),
-        pytest.raises(SystemCheckError, match="nexus_sse.E002.*ORPHAN_SECONDZ"),
+        pytest.raises(SystemCheckError, match=r"nexus_sse\.E002.*ORPHAN_SECONDZ"),
     ):
         call_command("check")

@@ -1,5 +1,9 @@
-"""The execute endpoints over a real socket (uvicorn and daphne): SSE by Accept or mode, GET for
-EventSource, JSON and async modes, and the seed's own clients."""
+"""The execute endpoints: SSE by Accept or mode, GET for EventSource, JSON and async modes.
+
+Most tests drive the demo application in process (tests/inprocess.py), on the fast path and, where
+the middleware matters, through Django. Over a real socket (uvicorn and daphne): a failing run's
+stream must end (daphne leaves a connection hanging when a stream raises), and the seed's own
+clients read a stream to its end."""
 
 import asyncio
 import json
@@ -8,7 +12,10 @@ import httpx
 import pytest
 
 from nexus_sse.models import Run
-from tests.sse_helpers import ACCEPT_SSE, take, wait_for
+from tests.inprocess import eventually, request, served_by_django
+from tests.sse_helpers import ACCEPT_SSE, take
+
+pytestmark = pytest.mark.django_db(transaction=True)
 
 SLOW_RESEARCH = {"topic": "rivers", "fetch": {"delay": 0.05}, "summarise": {"delay": 0.05}}
 
@@ -34,31 +41,37 @@ def assert_contract(events, workflow):
     return run_id
 
 
-def test_post_stream_has_the_sse_headers_and_sends_retry_first(client):
-    with client.stream(
+# A cookie sends the request through Django's handler and middleware (GZipMiddleware is on).
+PATHS = pytest.mark.parametrize("headers", [{}, {"Cookie": "anything=1"}], ids=["fast-path", "django"])
+
+
+@PATHS
+async def test_post_stream_has_the_sse_headers_and_sends_retry_first(workflows, headers):
+    response = await request(
         "POST",
         "/workflows/chat/execute",
         json={"inputs": {"message": "Hi"}},
-        headers={**ACCEPT_SSE, "Accept-Encoding": "gzip"},
-    ) as response:
-        chunks = response.iter_raw()
-        first = next(chunks)
-        body = first + b"".join(chunks)
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
-    assert response.headers["cache-control"] == "no-cache"
-    assert response.headers["x-accel-buffering"] == "no"
-    assert "content-encoding" not in response.headers  # GZipMiddleware is on in the demo site
-    assert first.startswith(b"retry: 3000\n\n")
-    run_id = response.headers["x-run-id"]
-    assert f"id: {run_id}:1\nevent: start\n".encode() in body
-    assert body.endswith(b"\n\n") and b"event: complete\n" in body
-
-
-def test_chat_stream_tokens_add_up_to_the_response(client):
-    events = take(
-        client, "POST", "/workflows/chat/execute", json={"inputs": {"message": "Hello!"}}, headers=ACCEPT_SSE
+        headers={**headers, **ACCEPT_SSE, "Accept-Encoding": "gzip"},
     )
+    assert served_by_django(response) is bool(headers)
+    assert response.status == 200
+    assert response.header("Content-Type") == "text/event-stream; charset=utf-8"
+    assert response.header("Cache-Control") == "no-cache"
+    assert response.header("X-Accel-Buffering") == "no"
+    assert response.header("Content-Encoding") is None  # not gzipped
+    first, *_ = (chunk for chunk, _ in response.chunks if chunk)
+    assert first.startswith(b"retry: 3000\n\n")
+    run_id = response.header("X-Run-Id")
+    assert f"id: {run_id}:1\nevent: start\n".encode() in response.body
+    assert response.body.endswith(b"\n\n") and b"event: complete\n" in response.body
+    assert response.complete
+
+
+async def test_chat_stream_tokens_add_up_to_the_response(workflows):
+    response = await request(
+        "POST", "/workflows/chat/execute", json={"inputs": {"message": "Hello!"}}, headers=ACCEPT_SSE
+    )
+    events = response.events()
     assert_contract(events, "chat")
     tokens = [e.json()["delta"] for e in events if e.event == "token"]
     result = events[-1].json()["result"]
@@ -67,18 +80,20 @@ def test_chat_stream_tokens_add_up_to_the_response(client):
     assert set(events[-1].json()["outputs"]) == {"chat_agent"}
 
 
-def test_mode_stream_in_the_body_streams_without_an_accept_header(client):
-    events = take(
-        client, "POST", "/workflows/greet/execute", json={"inputs": {"name": "Ann"}, "mode": "stream"}
+async def test_mode_stream_in_the_body_streams_without_an_accept_header(workflows):
+    response = await request(
+        "POST", "/workflows/greet/execute", json={"inputs": {"name": "Ann"}, "mode": "stream"}
     )
+    events = response.events()
     assert_contract(events, "greet")
     assert events[-1].json()["result"] == {"result": "Hello, Ann!"}
 
 
-def test_get_streams_for_eventsource_with_plain_and_node_scoped_query_inputs(client):
-    events = take(
-        client, "GET", "/workflows/research/execute?topic=rivers&fetch.delay=0.05&summarise.delay=0.05"
+async def test_get_streams_for_eventsource_with_plain_and_node_scoped_query_inputs(workflows):
+    response = await request(
+        "GET", "/workflows/research/execute?topic=rivers&fetch.delay=0.05&summarise.delay=0.05"
     )
+    events = response.events()
     assert_contract(events, "research")
     statuses = [(p["node"], p["status"]) for p in (e.json() for e in events if e.event == "progress")]
     for node in ("fetch", "summarise", "report"):
@@ -87,39 +102,48 @@ def test_get_streams_for_eventsource_with_plain_and_node_scoped_query_inputs(cli
     assert events[-1].json()["result"]["result"].startswith("Report on rivers:")
 
 
-def test_get_takes_inputs_as_json_too(client):
-    query = json.dumps({"name": "Bo"})
-    events = take(client, "GET", "/workflows/greet/execute", params={"inputs": query})
-    assert events[-1].json()["result"] == {"result": "Hello, Bo!"}
+async def test_get_takes_inputs_as_json_too(workflows):
+    query = httpx.QueryParams({"inputs": json.dumps({"name": "Bo"})})
+    response = await request("GET", f"/workflows/greet/execute?{query}")
+    assert response.events()[-1].json()["result"] == {"result": "Hello, Bo!"}
 
 
-def test_json_mode_returns_what_the_stream_completes_with(client):
-    streamed = take(
-        client, "POST", "/workflows/research/execute", json={"inputs": SLOW_RESEARCH}, headers=ACCEPT_SSE
-    )
-    complete = streamed[-1].json()
-    response = client.post("/workflows/research/execute", json={"inputs": SLOW_RESEARCH})
-    assert response.status_code == 200
+async def test_json_mode_returns_what_the_stream_completes_with(workflows):
+    target = "/workflows/research/execute"
+    streamed = await request("POST", target, json={"inputs": SLOW_RESEARCH}, headers=ACCEPT_SSE)
+    complete = streamed.events()[-1].json()
+    response = await request("POST", target, json={"inputs": SLOW_RESEARCH})
+    assert response.status == 200
     body = response.json()
     assert set(body) == {"run_id", "workflow_id", "version", "status", "result", "outputs", "execution_time"}
     assert body["status"] == "completed" and body["workflow_id"] == "research"
     assert body["result"] == complete["result"] and body["outputs"] == complete["outputs"]
     assert body["run_id"] != complete["run_id"]
-    sync = client.post("/workflows/research/execute", json={"inputs": SLOW_RESEARCH, "mode": "sync"})
+    sync = await request("POST", target, json={"inputs": SLOW_RESEARCH, "mode": "sync"})
     assert sync.json()["result"] == complete["result"]
-    status = client.get(f"/runs/{body['run_id']}").json()
+    status = (await request("GET", f"/runs/{body['run_id']}")).json()
     assert status["status"] == "completed" and status["result"] == complete["result"]
 
 
-def test_async_mode_answers_202_and_its_urls_stream_and_report_the_run(client):
-    response = client.post("/workflows/greet/execute", json={"inputs": {"name": "Cy"}, "mode": "async"})
-    assert response.status_code == 202
+async def test_async_mode_answers_202_and_its_urls_stream_and_report_the_run(workflows):
+    response = await request(
+        "POST", "/workflows/greet/execute", json={"inputs": {"name": "Cy"}, "mode": "async"}
+    )
+    assert response.status == 202
     body = response.json()
     assert body["status"] == "pending" and body["events_url"] == f"/runs/{body['run_id']}/events"
-    events = take(client, "GET", body["events_url"])
+    events = (await request("GET", body["events_url"])).events()
     assert events[0].event == "start" and events[-1].json()["result"] == {"result": "Hello, Cy!"}
-    status = wait_for(lambda: (s := client.get(body["status_url"]).json())["status"] == "completed" and s)
+
+    async def completed():
+        status = (await request("GET", body["status_url"])).json()
+        return status["status"] == "completed" and status
+
+    status = await eventually(completed)
     assert status["result"] == {"result": "Hello, Cy!"} and status["execution_time"] is not None
+
+
+# --- over a real socket ---------------------------------------------------------------------------
 
 
 def test_failing_node_ends_the_stream_with_an_error_that_hides_internals(client):
@@ -134,74 +158,69 @@ def test_failing_node_ends_the_stream_with_an_error_that_hides_internals(client)
 
 
 # --- the seed's Python clients, as the seed writes them (sse_streaming.md, "Python Client Example") ---
+# Its two clients share one line loop, word for word: it is written here once (SeedParser.feed);
+# around it, each client's own transport.
 
 
-def seed_sync_client(url, inputs, handle_event):
+class SeedParser:
+    """The seed's SSE line loop; ``handle_event(event_type, data, event_id)`` per event with data."""
+
+    def __init__(self, handle_event):
+        self.handle_event = handle_event
+        self.current_event = {}
+        self.buffer = ""
+
+    def feed(self, chunk):
+        self.buffer += chunk
+        lines = self.buffer.split("\n")
+        self.buffer = lines.pop() if lines else ""
+        for line in lines:
+            if line == "":
+                if self.current_event.get("data"):
+                    event_type = self.current_event.get("event", "message")
+                    event_data = json.loads(self.current_event["data"])
+                    event_id = self.current_event.get("id")
+                    self.handle_event(event_type, event_data, event_id)
+                    self.current_event = {}
+            elif line.startswith(":"):
+                print("Keepalive")
+            elif ":" in line:
+                field, _, value = line.partition(":")
+                value = value.lstrip()
+                self.current_event[field] = value
+
+
+def seed_sync_client(url, inputs, parser):
     import requests
 
     response = requests.post(
         url, json={"inputs": inputs}, headers={"Accept": "text/event-stream"}, stream=True
     )
-    current_event = {}
-    buffer = ""
     for chunk in response.iter_content(chunk_size=1, decode_unicode=True):
         if chunk:
-            buffer += chunk
-            if "\n" in buffer:
-                lines = buffer.split("\n")
-                buffer = lines.pop() if lines else ""
-                for line in lines:
-                    if line == "":
-                        if current_event.get("data"):
-                            event_type = current_event.get("event", "message")
-                            event_data = json.loads(current_event["data"])
-                            event_id = current_event.get("id")
-                            handle_event(event_type, event_data, event_id)
-                            current_event = {}
-                    elif line.startswith(":"):
-                        print("Keepalive")
-                    elif ":" in line:
-                        field, _, value = line.partition(":")
-                        value = value.lstrip()
-                        current_event[field] = value
+            parser.feed(chunk)
 
 
-async def seed_async_client(url, inputs, handle_event):
-    async with httpx.AsyncClient() as client:
-        async with client.stream(
+async def seed_async_client(url, inputs, parser):
+    async with (
+        httpx.AsyncClient() as client,
+        client.stream(
             "POST", url, json={"inputs": inputs}, headers={"Accept": "text/event-stream"}, timeout=60.0
-        ) as response:
-            current_event = {}
-            buffer = ""
-            async for chunk in response.aiter_text():
-                buffer += chunk
-                lines = buffer.split("\n")
-                buffer = lines.pop() if lines else ""
-                for line in lines:
-                    if line == "":
-                        if current_event.get("data"):
-                            event_type = current_event.get("event", "message")
-                            event_data = json.loads(current_event["data"])
-                            event_id = current_event.get("id")
-                            handle_event(event_type, event_data, event_id)
-                            current_event = {}
-                    elif line.startswith(":"):
-                        print("Keepalive")
-                    elif ":" in line:
-                        field, _, value = line.partition(":")
-                        value = value.lstrip()
-                        current_event[field] = value
+        ) as response,
+    ):
+        async for chunk in response.aiter_text():
+            parser.feed(chunk)
 
 
 @pytest.mark.parametrize("flavour", ["requests", "httpx"])
 def test_the_seeds_python_clients_read_the_chat_stream_to_complete(live, flavour):
     seen = []
     url = f"{live}/workflows/chat/execute"
-    handle = lambda event_type, data, event_id: seen.append((event_type, data, event_id))
+    parser = SeedParser(lambda event_type, data, event_id: seen.append((event_type, data, event_id)))
     if flavour == "requests":
-        seed_sync_client(url, {"message": "Hello!"}, handle)
+        seed_sync_client(url, {"message": "Hello!"}, parser)
     else:
-        asyncio.run(seed_async_client(url, {"message": "Hello!"}, handle))
+        asyncio.run(seed_async_client(url, {"message": "Hello!"}, parser))
     assert seen[0][0] == "start" and seen[0][1]["workflow_id"] == "chat"
     assert seen[-1][0] == "complete" and 'You said: "Hello!"' in seen[-1][1]["result"]["response"]
     assert all(event_id.startswith(seen[0][1]["run_id"] + ":") for _, _, event_id in seen)

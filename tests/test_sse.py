@@ -28,6 +28,9 @@ RUN = "3f2c9a4e-5b6d-41d1-9e2f-0a1b2c3d4e5f"
         ((), {"retry": 0}, b"retry: 0\n\n"),
         ((), {"id": "only"}, b"id: only\n\n"),
         (("only",), {}, b"event: only\n\n"),
+        # the fields by keyword; an empty id is still sent (it resets the client's last event id)
+        ((), {"event": "start", "data": {"a": 1}}, b'event: start\ndata: {"a": 1}\n\n'),
+        ((), {"event": "x", "id": "", "data": ""}, b"id: \nevent: x\ndata: \n\n"),
         # dict / list / scalar data is JSON on one line; str data goes out as is
         ((None, {"b": [1, 2], "n": None, "t": True}), {}, b'data: {"b": [1, 2], "n": null, "t": true}\n\n'),
         ((None, [1, "x"]), {}, b'data: [1, "x"]\n\n'),
@@ -46,6 +49,7 @@ RUN = "3f2c9a4e-5b6d-41d1-9e2f-0a1b2c3d4e5f"
         ((None, "a\r\nb"), {"multiline": True}, b"data: a\ndata: b\n\n"),
         ((None, "a\rb"), {"multiline": True}, b"data: a\ndata: b\n\n"),
         ((None, "a\r\n\rb\nc"), {"multiline": True}, b"data: a\ndata: \ndata: b\ndata: c\n\n"),
+        ((), {"data": "a\r\nb\rc", "multiline": True}, b"data: a\ndata: b\ndata: c\n\n"),
         ((None, "end\n"), {"multiline": True}, b"data: end\ndata: \n\n"),
         ((None, "single"), {"multiline": True}, b"data: single\n\n"),
         # unicode is sent as UTF-8, not \u escapes; U+2028 is not an SSE line break
@@ -65,7 +69,7 @@ def test_line_breaks_in_event_names_and_ids_are_refused(field, bad):
         sse.encode(**{"event": "ok", "data": {}, field: bad})
 
 
-@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "\r\n"])
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "a\r\nb", "\r\n", "\n"])
 def test_line_breaks_in_comments_are_refused(bad):
     with pytest.raises(sse.EncodingError):
         sse.comment(bad)
@@ -83,6 +87,8 @@ def test_a_multiline_string_needs_explicit_opt_in():
     for text in ("two\nlines", "two\rlines", "two\r\nlines"):
         with pytest.raises(sse.EncodingError, match="multiline=True"):
             sse.encode("e", text)
+        with pytest.raises(sse.EncodingError, match="multiline=True"):
+            sse.encode(data=text)  # data alone, without an event name
 
 
 def test_an_event_without_fields_is_refused():
@@ -149,8 +155,12 @@ def test_parser_gives_the_same_events_for_every_split_of_the_bytes():
 
 def test_parser_gives_the_same_events_for_every_split_of_the_text():
     text = SAMPLE.decode()
+    whole = sse.parse(text)
     for cut in range(1, len(text)):
-        assert fields(sse.parse([text[:cut], text[cut:]])) == SAMPLE_EVENTS, cut
+        # the whole events compare equal, not only the fields listed in SAMPLE_EVENTS
+        assert sse.parse([text[:cut], text[cut:]]) == whole, cut
+    assert fields(whole) == SAMPLE_EVENTS
+    assert sse.parse(list(text)) == whole  # one character at a time
 
 
 def test_parser_reads_one_byte_at_a_time():
