@@ -301,7 +301,4 @@ def _reset(*, setting: str, **kwargs: Any) -> None:
     if setting in ("NEXUS_SSE", "DEBUG"):
         get_config.cache_clear()
         current.cache_clear()
-        from nexus_sse import eventlog  # local: eventlog imports this module
-
-        if setting == "NEXUS_SSE":
-            eventlog.reset()
+        # (the event log's manager listens too: it closes the old backend)
