@@ -137,9 +137,12 @@ class BaseEventLog(ABC):
 
         ``seq``: the caller, the run's one writer, may pass the seq it knows comes next (saves the
         backend a look-up). The event is in the log, visible to every reader of the log, once this
-        returns. Raises :class:`SequenceConflict` if ``seq`` is not the next one or the run has
-        already ended (its last event is terminal), and ``EventLogUnavailable`` if the log's server
-        failed."""
+        returns. Appending after a terminal event is a caller's error.
+
+        Raises :class:`SequenceConflict` if ``seq`` is not after the run's last event (every
+        backend). The in-memory log also refuses a gap and an append after a terminal event; the
+        Redis log refuses only what ``XADD`` refuses (an id not above the last), since checking more
+        would cost server work on every event. ``EventLogUnavailable``: the log's server failed."""
 
     @abstractmethod
     async def read_after(self, run_id: str, seq: int) -> list[LogEvent]:
