@@ -1,139 +1,50 @@
-"""System checks: bad backends, unknown NEXUS_SSE keys, bad values, no ASGI."""
+"""System checks: bad backends, unknown NEXUS_SSE keys, bad values, no ASGI.
+
+Each value is checked by its validator in ``conf.TABLE``; the checks that need two settings
+(a backend and its options, the executor and the log, the default provider) follow, for
+settings whose values passed.
+"""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from nexus_sse import conf
-from nexus_sse.eventlog.base import READ_BATCH
-
-_POSITIVE_NUMBERS = (
-    "KEEPALIVE_SECONDS",
-    "ORPHAN_SECONDS",
-    "ARCHIVE_INTERVAL_SECONDS",
-    "EVENT_LOG_RETENTION_SECONDS",
-    "STREAM_TOKEN_SECONDS",
-    "SHUTDOWN_GRACE_SECONDS",
-)
-_POSITIVE_INTS = ("RETRY_MILLISECONDS", "MAX_BODY_BYTES", "MAX_JSON_DEPTH", "ARCHIVE_BATCH_SIZE")
-
-
-def _is_number(value: Any) -> bool:
-    """A finite int or float (not a bool): inf would mean "never" (no keepalive, no timeout), nan compares false."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @register(Tags.compatibility)
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
-    errors: list = []
-    user = getattr(settings, "NEXUS_SSE", None)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    user = conf.user_settings()
     if user is None:  # conf treats None like an absent setting
         user = {}
     if not isinstance(user, dict):
         return [Error("NEXUS_SSE must be a dict.", id="nexus_sse.E001")]
-    for key in sorted(set(user) - set(conf.DEFAULTS)):
-        errors.append(
-            Error(
-                f"Unknown NEXUS_SSE key {key!r}.",
-                hint=f"Valid keys: {', '.join(sorted(conf.DEFAULTS))}.",
-                id="nexus_sse.E002",
-            )
+    errors: list[CheckMessage] = [
+        Error(
+            f"Unknown NEXUS_SSE key {key!r}.",
+            hint=f"Valid keys: {', '.join(sorted(conf.DEFAULTS))}.",
+            id="nexus_sse.E002",
         )
+        for key in sorted(set(user) - set(conf.DEFAULTS))
+    ]
     config = conf.get_config()
-    for key in _POSITIVE_NUMBERS:
-        if not (_is_number(config[key]) and config[key] > 0):
-            errors.append(Error(f"NEXUS_SSE[{key!r}] must be a positive number.", id="nexus_sse.E003"))
-    for key in _POSITIVE_INTS:
-        if not (isinstance(config[key], int) and not isinstance(config[key], bool) and config[key] > 0):
-            errors.append(Error(f"NEXUS_SSE[{key!r}] must be a positive integer.", id="nexus_sse.E003"))
-    timeout = config["RUN_TIMEOUT_SECONDS"]
-    if timeout is not None and not (_is_number(timeout) and timeout > 0):
-        errors.append(
-            Error("NEXUS_SSE['RUN_TIMEOUT_SECONDS'] must be a positive number or None.", id="nexus_sse.E003")
-        )
-    for key in ("MAX_STREAMS_PER_USER", "DB_THREADS"):
-        value = config[key]
-        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-            errors.append(
-                Error(f"NEXUS_SSE[{key!r}] must be a positive integer or None.", id="nexus_sse.E003")
-            )
-    lag = config["SLOW_READER_MAX_LAG"]
-    if lag is not None and not (isinstance(lag, int) and not isinstance(lag, bool) and lag > 0):
-        errors.append(
-            Error(
-                "NEXUS_SSE['SLOW_READER_MAX_LAG'] must be a positive integer or None.",
-                hint=f"Events a stream may fall behind its run before it is ended for a slow reader (default "
-                f"{conf.DEFAULTS['SLOW_READER_MAX_LAG']}; streams are looked at {READ_BATCH} events at a "
-                f"time). None never ends them.",
-                id="nexus_sse.E003",
-            )
-        )
-    if not (_is_number(config["WORKFLOW_CACHE_SECONDS"]) and config["WORKFLOW_CACHE_SECONDS"] >= 0):
-        errors.append(
-            Error("NEXUS_SSE['WORKFLOW_CACHE_SECONDS'] must be a number >= 0.", id="nexus_sse.E003")
-        )
-    if config["DEFAULT_ACCESS"] not in ("public", "authenticated", "permission"):
-        errors.append(
-            Error(
-                "NEXUS_SSE['DEFAULT_ACCESS'] must be 'public', 'authenticated' or 'permission'.",
-                id="nexus_sse.E007",
-            )
-        )
-    rate = config["DEFAULT_RATE_LIMIT"]
-    from nexus_sse.models import RATE_RE
-
-    if rate is not None and not (isinstance(rate, str) and RATE_RE.match(rate)):
-        errors.append(
-            Error(
-                "NEXUS_SSE['DEFAULT_RATE_LIMIT'] must look like '10/min' (s, min, hour, day) or None.",
-                id="nexus_sse.E007",
-            )
-        )
-    for key in ("METRICS_ENABLED", "SYNC_ON_MIGRATE", "FAST_PATH"):  # "no" or "False" would be truthy
-        if not isinstance(config[key], bool):
-            errors.append(Error(f"NEXUS_SSE[{key!r}] must be True or False.", id="nexus_sse.E003"))
-    if config["EXPOSE_ERRORS"] is not None and not isinstance(config["EXPOSE_ERRORS"], bool):
-        errors.append(
-            Error(
-                "NEXUS_SSE['EXPOSE_ERRORS'] must be True, False or None (follow DEBUG).", id="nexus_sse.E003"
-            )
-        )
-    if config["METRICS_TOKEN"] is not None and not (
-        isinstance(config["METRICS_TOKEN"], str) and config["METRICS_TOKEN"]
-    ):
-        errors.append(
-            Error("NEXUS_SSE['METRICS_TOKEN'] must be a non-empty string or None.", id="nexus_sse.E003")
-        )
-    if config["EXECUTOR"] not in ("inprocess", "tasks"):
-        errors.append(Error("NEXUS_SSE['EXECUTOR'] must be 'inprocess' or 'tasks'.", id="nexus_sse.E009"))
-    elif config["EXECUTOR"] == "tasks" and config["EVENT_LOG"] == "memory":
-        errors.append(
-            Error(
-                "NEXUS_SSE['EXECUTOR'] = 'tasks' needs a shared event log: workers and web "
-                "processes must see the same runs.",
-                hint="Set NEXUS_SSE['EVENT_LOG'] = 'redis'.",
-                id="nexus_sse.E009",
-            )
-        )
-    for key in ("TASKS_BACKEND", "TASKS_QUEUE"):
-        if not (isinstance(config[key], str) and config[key]):
-            errors.append(
-                Error(
-                    f"NEXUS_SSE[{key!r}] must be a non-empty string (a TASKS alias, a queue name).",
-                    id="nexus_sse.E009",
-                )
-            )
-    errors += _check_event_log(config)
-    errors += _check_llm(config)
+    bad = set()
+    for row in conf.TABLE:
+        message = row.error(config[row.name])
+        if message is not None:
+            bad.add(row.name)
+            hint = row.hint() if callable(row.hint) else row.hint
+            errors.append(Error(message, hint=hint, id=row.error_id))
+    errors += _check_pairs(config, bad)
     if not getattr(settings, "ASGI_APPLICATION", None):
         errors.append(
             Warning(
-                "ASGI_APPLICATION is not set: under WSGI an event stream is collected to its end and never flushes.",
+                "ASGI_APPLICATION is not set: under WSGI an event stream is collected to its end "
+                "and never flushes.",
                 hint="Serve the site with an ASGI server (daphne or uvicorn) and set ASGI_APPLICATION.",
                 id="nexus_sse.W001",
             )
@@ -141,26 +52,49 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     return errors
 
 
-def _check_event_log(config: dict) -> list:
-    from nexus_sse.eventlog import backend_class
+def _check_pairs(config: dict[str, Any], bad: set[str]) -> list[CheckMessage]:
+    """The checks of settings that depend on each other (skipped where a value is already bad)."""
+    errors: list[CheckMessage] = []
+    if not bad & {"EXECUTOR", "EVENT_LOG"}:
+        errors += _check_executor(config)
+    if not bad & {"EVENT_LOG", "EVENT_LOG_OPTIONS"}:
+        errors += _check_event_log(config)
+    if "LLM_PROVIDERS" not in bad:
+        errors += _check_llm(config["LLM_PROVIDERS"])
+        default = config["DEFAULT_LLM_PROVIDER"]
+        if "DEFAULT_LLM_PROVIDER" not in bad and default not in config["LLM_PROVIDERS"]:
+            errors.append(
+                Error(
+                    f"NEXUS_SSE['DEFAULT_LLM_PROVIDER'] = {default!r} is not in LLM_PROVIDERS.",
+                    id="nexus_sse.E006",
+                )
+            )
+    return errors
 
-    if not isinstance(config["EVENT_LOG_OPTIONS"], dict):
-        return [Error("NEXUS_SSE['EVENT_LOG_OPTIONS'] must be a dict.", id="nexus_sse.E004")]
-    if not isinstance(config["EVENT_LOG"], str):  # import_string would raise AttributeError/TypeError
+
+def _check_executor(config: dict[str, Any]) -> list[CheckMessage]:
+    if config["EXECUTOR"] == "tasks" and config["EVENT_LOG"] == "memory":
         return [
             Error(
-                f"NEXUS_SSE['EVENT_LOG'] must be a string, not {config['EVENT_LOG']!r}.",
-                hint="Use 'memory', 'redis' or a dotted path to a BaseEventLog subclass.",
-                id="nexus_sse.E004",
+                "NEXUS_SSE['EXECUTOR'] = 'tasks' needs a shared event log: workers and web "
+                "processes must see the same runs.",
+                hint="Set NEXUS_SSE['EVENT_LOG'] = 'redis'.",
+                id="nexus_sse.E009",
             )
         ]
+    return []
+
+
+def _check_event_log(config: dict[str, Any]) -> list[CheckMessage]:
+    from nexus_sse.eventlog import backend_class
+
     try:
         cls = backend_class(config["EVENT_LOG"])
     except ImproperlyConfigured as exc:
         return [
             Error(
                 str(exc),
-                hint="Use 'memory', 'redis' or a dotted path to a BaseEventLog subclass.",
+                hint=conf.BACKEND_HINT,
                 id="nexus_sse.E004",
             )
         ]
@@ -168,15 +102,12 @@ def _check_event_log(config: dict) -> list:
     return list(check(config["EVENT_LOG_OPTIONS"])) if check else []
 
 
-def _check_llm(config: dict) -> list:
+def _check_llm(providers: dict[str, Any]) -> list[CheckMessage]:
     from django.utils.module_loading import import_string
 
     from nexus_sse.llm.base import BACKEND_ALIASES
 
-    providers = config["LLM_PROVIDERS"]
-    if not isinstance(providers, dict):
-        return [Error("NEXUS_SSE['LLM_PROVIDERS'] must be a dict of alias -> options.", id="nexus_sse.E005")]
-    errors = []
+    errors: list[CheckMessage] = []
     for alias, options in providers.items():
         backend = options.get("BACKEND", alias) if isinstance(options, dict) else None
         if not isinstance(backend, str):
@@ -190,12 +121,4 @@ def _check_llm(config: dict) -> list:
             errors.append(
                 Error(f"LLM provider {alias!r}: cannot import {backend!r}: {exc}", id="nexus_sse.E005")
             )
-    default = config["DEFAULT_LLM_PROVIDER"]
-    if not isinstance(default, str) or default not in providers:  # a list would raise TypeError in `in`
-        errors.append(
-            Error(
-                f"NEXUS_SSE['DEFAULT_LLM_PROVIDER'] = {config['DEFAULT_LLM_PROVIDER']!r} is not in LLM_PROVIDERS.",
-                id="nexus_sse.E006",
-            )
-        )
     return errors

@@ -21,16 +21,29 @@ async def log():
     await instance.close()
 
 
+def parked(log: RedisEventLog, run: str) -> bool:
+    """Whether a wait_after waits on the run's shared reader in this loop."""
+    tail = log._tails.get(asyncio.get_running_loop(), {}).get(run)
+    return bool(tail is not None and tail.waiters)
+
+
+async def until(condition) -> None:
+    """Yield to the loop until ``condition()`` holds (within 5 s: a deadline, not a guess)."""
+    async with asyncio.timeout(5):
+        while not condition():  # noqa: ASYNC110  (no event tells that a waiter parked)
+            await asyncio.sleep(0)
+
+
 async def test_append_read_and_follow(log):
     run = str(uuid.uuid4())
-    assert await log.last_event(run) is None and not await log.exists(run)
+    assert await log.last_event(run) is None
     for seq, name in enumerate(["start", "progress", "token"], 1):
         event = await log.append(run, name, {"n": seq}, seq=seq)
         assert event.seq == seq
     assert [e.seq for e in await log.read_after(run, 1)] == [2, 3]
-    assert (await log.last_event(run)).event == "token" and await log.exists(run)
+    assert (await log.last_event(run)).event == "token"
     waiter = asyncio.ensure_future(log.wait_after(run, 3, timeout=5))
-    await asyncio.sleep(0)  # let the XREAD block
+    await until(lambda: parked(log, run))  # the waiter waits on the run's shared reader
     await log.append(run, "complete", {"result": 1}, seq=4)
     got = await asyncio.wait_for(waiter, 5)
     assert [(e.seq, e.event, e.data) for e in got] == [(4, "complete", {"result": 1})]
@@ -81,7 +94,6 @@ async def test_an_unreachable_redis_is_one_clear_error_naming_the_server_not_its
         log.read_after(run, 0),
         log.wait_after(run, 0, 1.0),
         log.last_event(run),
-        log.exists(run),
         log.add_subscriber(run),
         log.subscriber_count(run),
         log.executor_alive("elsewhere"),
@@ -144,7 +156,7 @@ async def test_a_stream_far_behind_the_shared_reader_reads_directly(log):
     for seq in range(1, 2501):
         await log.append(run, "token", {"n": seq}, seq=seq)
     live = asyncio.ensure_future(log.wait_after(run, 2500, timeout=5))  # starts the shared reader
-    await asyncio.sleep(0.01)
+    await until(lambda: parked(log, run))
     await log.append(run, "complete", {}, seq=2501)
     assert [e.seq for e in await asyncio.wait_for(live, 5)] == [2501]
     assert await follow(log, run, after=3) == list(range(4, 2502))  # pages of READ_BATCH from Redis

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -71,12 +72,60 @@ class LogEvent:
         return f"LogEvent({self.id} {self.event})"
 
 
+class SequenceConflict(RuntimeError):
+    """An append the log refused: ``seq`` is not the run's next one, or the run already ended.
+
+    A bug in the caller (a run has one writer, which knows its next seq), never a failure of the
+    log's server: every backend raises this, not ``EventLogUnavailable``."""
+
+
+class Waiters(list[asyncio.Future[None]]):
+    """Futures parked until the next event: the wait primitive of the backends' ``wait_after``.
+
+    A timer resolves a parked future at its timeout, rather than ``asyncio.wait()`` or
+    ``asyncio.timeout()`` around it: the same wake-up for less work (docs/performance.md).
+    A list, so ``if waiters:`` costs no call, and plain methods, so a wait costs no extra await."""
+
+    __slots__ = ()
+
+    def park(
+        self, loop: asyncio.AbstractEventLoop, timeout: float | None
+    ) -> tuple[asyncio.Future[None], asyncio.TimerHandle | None]:
+        """A future to await, resolved by :meth:`wake` or after ``timeout`` seconds (None: never)."""
+        fut = loop.create_future()
+        self.append(fut)
+        return fut, (loop.call_later(timeout, _wake, fut) if timeout is not None else None)
+
+    def unpark(self, fut: asyncio.Future[None], timer: asyncio.TimerHandle | None) -> None:
+        """Undo :meth:`park` once the wait is over (woken, timed out or cancelled)."""
+        if timer is not None:
+            timer.cancel()
+        if not fut.done():
+            fut.cancel()
+        if fut in self:
+            self.remove(fut)
+
+    def wake(self) -> None:
+        """Resolve every parked future."""
+        futures = self[:]
+        self.clear()
+        for fut in futures:
+            if not fut.done():
+                fut.set_result(None)
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class BaseEventLog(ABC):
     """Append-only, per-run event log with blocking reads.
 
     ``append`` assigns ``seq`` (1, 2, ...). ``wait_after`` returns the events after a seq, blocking up
     to ``timeout`` seconds for the first one: the one primitive both replay and live following use.
     Backends also count subscribers (for orphan detection) and say which executors are alive.
+    The methods without ``@abstractmethod`` are optional hooks: their defaults do nothing.
     """
 
     #: whether several processes can share this log (Redis: yes; memory: no)
@@ -84,16 +133,28 @@ class BaseEventLog(ABC):
 
     @abstractmethod
     async def append(self, run_id: str, event: str, data: dict[str, Any], seq: int | None = None) -> LogEvent:
-        """Add an event; return it with its seq (``seq``: the caller, the run's one writer, knows it).
+        """Add an event after the run's last one and return it, with its seq.
 
-        Appending after a terminal event is an error."""
+        ``seq``: the caller, the run's one writer, may pass the seq it knows comes next (saves the
+        backend a look-up). The event is in the log, visible to every reader of the log, once this
+        returns. Appending after a terminal event is a caller's error.
+
+        Raises :class:`SequenceConflict` if ``seq`` is not after the run's last event (every
+        backend). The in-memory log also refuses a gap and an append after a terminal event; the
+        Redis log refuses only what ``XADD`` refuses (an id not above the last), since checking more
+        would cost server work on every event. ``EventLogUnavailable``: the log's server failed."""
 
     @abstractmethod
     async def read_after(self, run_id: str, seq: int) -> list[LogEvent]:
         """Events with seq > ``seq`` now in the log (empty if none or unknown run)."""
 
     @abstractmethod
-    async def wait_after(self, run_id: str, seq: int, timeout: float | None) -> list[LogEvent]:
+    async def wait_after(
+        self,
+        run_id: str,
+        seq: int,
+        timeout: float | None,  # noqa: ASYNC109  (a timer, not asyncio.timeout: Waiters)
+    ) -> list[LogEvent]:
         """Like ``read_after`` but wait up to ``timeout`` seconds (None: forever) for an event.
 
         Returns at most READ_BATCH events. The first may come after ``seq + 1`` when the log no
@@ -101,20 +162,20 @@ class BaseEventLog(ABC):
 
     @abstractmethod
     async def last_event(self, run_id: str) -> LogEvent | None:
-        """The newest event of the run (None if the log does not hold it)."""
+        """The newest event of the run (None if the log does not hold it: its history is in the
+        database archive)."""
 
     @abstractmethod
-    async def exists(self, run_id: str) -> bool:
-        """Whether the log holds this run (if not, its history is in the database archive)."""
+    async def add_subscriber(self, run_id: str) -> None:
+        """Count one more stream following the run (in this process)."""
 
     @abstractmethod
-    async def add_subscriber(self, run_id: str) -> None: ...
+    async def remove_subscriber(self, run_id: str) -> None:
+        """Count one stream fewer."""
 
     @abstractmethod
-    async def remove_subscriber(self, run_id: str) -> None: ...
-
-    @abstractmethod
-    async def subscriber_count(self, run_id: str) -> int: ...
+    async def subscriber_count(self, run_id: str) -> int:
+        """Streams following the run, in every live process that shares the log."""
 
     @abstractmethod
     async def executor_alive(self, executor_id: str) -> bool:
@@ -129,19 +190,29 @@ class BaseEventLog(ABC):
         return False
 
     async def finished(self, run_id: str) -> None:
-        """The run ended: schedule its removal after the retention period."""
+        """Hook: the run ended; schedule its removal after the retention period."""
+        return None
 
     async def archived(self, run_id: str, seq: int) -> None:
-        """Every event of the run up to ``seq`` is in the database archive: the log may let them go."""
+        """Hook: every event of the run up to ``seq`` is in the database archive; the log may let
+        them go."""
+        return None
 
     async def announce(self) -> None:
-        """Make this process known as alive *before* it takes a run (shared logs write a heartbeat)."""
+        """Hook: make this process known as alive *before* it takes a run (shared logs write a
+        heartbeat)."""
+        return None
 
     def wake_all(self) -> None:
-        """Make every waiting ``wait_after`` return now (shutdown); backends that cannot, time out."""
+        """Hook: make every waiting ``wait_after`` return now (shutdown); backends that cannot,
+        time out."""
+        return None
 
     async def ping(self) -> None:
-        """Raise if the log cannot be reached (readiness)."""
+        """Hook: raise if the log cannot be reached (readiness)."""
+        return None
 
     async def close(self) -> None:
-        """Release connections."""
+        """Hook: release connections and background tasks (the manager calls it when settings
+        change)."""
+        return None

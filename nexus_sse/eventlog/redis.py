@@ -20,14 +20,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from django.core.checks import Error
 
 from nexus_sse import conf, sse
-from nexus_sse.eventlog.base import EXECUTOR_ID, READ_BATCH, BaseEventLog, LogEvent
+from nexus_sse.eventlog.base import (
+    EXECUTOR_ID,
+    READ_BATCH,
+    BaseEventLog,
+    LogEvent,
+    SequenceConflict,
+    Waiters,
+)
 from nexus_sse.exceptions import EventLogUnavailable
 
 logger = logging.getLogger("nexus_sse.eventlog.redis")
@@ -36,13 +43,17 @@ logger = logging.getLogger("nexus_sse.eventlog.redis")
 BLOCK_SLICE = 3.0
 
 T = TypeVar("T")
+P = ParamSpec("P")
+Log = TypeVar("Log", bound="RedisEventLog")
 
 
-def _unavailable(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+def _unavailable(
+    method: Callable[Concatenate[Log, P], Awaitable[T]],
+) -> Callable[Concatenate[Log, P], Coroutine[Any, Any, T]]:
     """Turn any Redis failure of ``method`` into one EventLogUnavailable naming the server."""
 
     @functools.wraps(method)
-    async def wrapper(self: RedisEventLog, *args: Any, **kwargs: Any) -> T:
+    async def wrapper(self: Log, *args: P.args, **kwargs: P.kwargs) -> T:
         from redis.exceptions import RedisError
 
         try:
@@ -57,12 +68,19 @@ def _unavailable(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable
     return wrapper
 
 
+def _refused_id(exc: Exception) -> bool:
+    """Whether XADD refused the id: not above the stream's last (a seq conflict, not a failure)."""
+    from redis.exceptions import ResponseError  # local: redis is an optional dependency
+
+    return isinstance(exc, ResponseError) and "equal or smaller" in str(exc)
+
+
 class _Tail:
     """The one blocking read of a run's stream in this process and event loop, shared by its streams.
 
     Were each stream to block on an XREAD of its own, every append would wake all of them, and each
     would come back with one event: a run followed by N streams here cost N round trips per event
-    (100 streams of a 10,000-token run took minutes). Streams caught up with the run wait on this
+    (docs/performance.md, "The Redis event log"). Streams caught up with the run wait on this
     reader instead; one behind it (a replay, a slow reader) reads directly until it has caught up. It
     keeps the run's newest READ_BATCH events for streams a little behind, and stops once the run has
     ended, or once nobody waited during a whole blocking read (the next wait starts another)."""
@@ -71,7 +89,7 @@ class _Tail:
         self.log, self.run_id = log, run_id
         self.head = after  # the seq of the last event read
         self.events: list[LogEvent] = []  # the newest ones, ending at head
-        self.waiters: list[asyncio.Future[None]] = []
+        self.waiters = Waiters()
         self.error: BaseException | None = None
         self.ended = False
         self.loop = asyncio.get_running_loop()
@@ -90,16 +108,11 @@ class _Tail:
             raise self.error
         if self.ended or (seconds is not None and seconds <= 0):
             return False
-        fut = self.loop.create_future()
-        self.waiters.append(fut)
-        timer = self.loop.call_later(seconds, _wake, fut) if seconds is not None else None
+        fut, timer = self.waiters.park(self.loop, seconds)
         try:
             await fut
         finally:
-            if timer is not None:
-                timer.cancel()
-            if fut in self.waiters:
-                self.waiters.remove(fut)
+            self.waiters.unpark(fut, timer)
         if self.error is not None:
             raise self.error
         return not self.ended or bool(self.events)
@@ -112,7 +125,7 @@ class _Tail:
                     self.events.extend(events)
                     del self.events[:-READ_BATCH]
                     self.head = events[-1].seq
-                    self.wake()
+                    self.waiters.wake()
                     if events[-1].terminal:
                         return
                 elif not self.waiters:
@@ -121,20 +134,8 @@ class _Tail:
             self.error = exc
         finally:
             self.ended = True
-            tails = self.log._tails.get(self.loop, {})
-            if tails.get(self.run_id) is self:
-                del tails[self.run_id]
-            self.wake()
-
-    def wake(self) -> None:
-        waiters, self.waiters = self.waiters, []
-        for fut in waiters:
-            _wake(fut)
-
-
-def _wake(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
+            self.log.tail_ended(self)
+            self.waiters.wake()
 
 
 class RedisEventLog(BaseEventLog):
@@ -149,7 +150,7 @@ class RedisEventLog(BaseEventLog):
         self.max_age = int(options.get("MAX_AGE_SECONDS", 86_400))
         self.heartbeat = float(options.get("HEARTBEAT_SECONDS", 10.0))
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
-        self._heartbeats: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+        self._heartbeats: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
         self._subscribers: dict[str, int] = {}
         self._announced: set[asyncio.AbstractEventLoop] = set()
         #: the shared reader of each run followed here, per event loop
@@ -232,7 +233,12 @@ class RedisEventLog(BaseEventLog):
                 key, {"e": event, "d": item.data_json}, id=f"0-{seq}", maxlen=self.maxlen, approximate=True
             )
             pipe.expire(key, self.max_age)
-            await pipe.execute()
+            try:
+                await pipe.execute()
+            except Exception as exc:
+                if not _refused_id(exc):
+                    raise
+                raise SequenceConflict(f"run {run_id}: seq {seq} is not after its last event") from exc
         return item
 
     @_unavailable
@@ -241,7 +247,12 @@ class RedisEventLog(BaseEventLog):
         return [self._event(run_id, entry_id, fields) for entry_id, fields in entries]
 
     @_unavailable
-    async def wait_after(self, run_id: str, seq: int, timeout: float | None) -> list[LogEvent]:
+    async def wait_after(
+        self,
+        run_id: str,
+        seq: int,
+        timeout: float | None,  # noqa: ASYNC109  (a timer, not asyncio.timeout: Waiters)
+    ) -> list[LogEvent]:
         from nexus_sse.shutdown import draining
 
         if draining():  # blocking reads are short while the process drains
@@ -251,10 +262,10 @@ class RedisEventLog(BaseEventLog):
         tails = self._tails.setdefault(loop, {})
         while True:
             tail = tails.get(run_id)
-            events = tail.after(seq) if tail is not None else None
+            events = None if tail is None else tail.after(seq)
             if events:
                 return events
-            if events is None:  # no reader of this run here yet, or we are behind it: read directly
+            if tail is None or events is None:  # no reader of this run here, or we are behind it
                 events = await self.read_batch(run_id, seq)
                 if events:
                     return events
@@ -284,10 +295,6 @@ class RedisEventLog(BaseEventLog):
     async def last_event(self, run_id: str) -> LogEvent | None:
         entries = await self._redis().xrevrange(self._stream(run_id), max="+", min="-", count=1)
         return self._event(run_id, *entries[0]) if entries else None
-
-    @_unavailable
-    async def exists(self, run_id: str) -> bool:
-        return bool(await self._redis().exists(self._stream(run_id)))
 
     # -- presence, liveness, control -----------------------------------------------------------
     @_unavailable
@@ -352,15 +359,41 @@ class RedisEventLog(BaseEventLog):
     async def ping(self) -> None:
         await self._redis().ping()
 
+    def tail_ended(self, tail: _Tail) -> None:
+        """Forget a shared reader that stopped (the next wait starts another)."""
+        tails = self._tails.get(tail.loop, {})
+        if tails.get(tail.run_id) is tail:
+            del tails[tail.run_id]
+
     async def close(self) -> None:
-        for task in self._heartbeats.values():
-            task.cancel()
-        for tails in self._tails.values():
-            for tail in list(tails.values()):
-                tail.task.cancel()
-        self._tails.clear()
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
-        self._heartbeats.clear()
+        """Stop the heartbeats and shared readers and close the clients of every event loop.
+
+        The running loop's close here, those of a loop running in another thread close there.
+        A closed loop's tasks ended with it: its client is dropped (no loop runs its sockets)."""
+        running = asyncio.get_running_loop()
+        for loop in {*self._clients, *self._heartbeats, *self._tails}:
+            if loop is running:
+                await self._close_loop(loop)
+            elif loop.is_running():
+                done = asyncio.run_coroutine_threadsafe(self._close_loop(loop), loop)
+                await asyncio.wrap_future(done)
+            else:
+                self._forget(loop)
         self._announced.clear()
+
+    def _forget(self, loop: asyncio.AbstractEventLoop) -> tuple[Any, list[asyncio.Task[None]]]:
+        """Drop a loop's client, heartbeat and readers; return the client and the tasks."""
+        tasks = [tail.task for tail in self._tails.pop(loop, {}).values()]
+        heartbeat = self._heartbeats.pop(loop, None)
+        if heartbeat is not None:
+            tasks.append(heartbeat)
+        return self._clients.pop(loop, None), tasks
+
+    async def _close_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        client, tasks = self._forget(loop)
+        for task in tasks:
+            task.cancel()
+        # (their connections are back in the pool, or dropped, before the pool closes)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if client is not None:
+            await client.aclose()

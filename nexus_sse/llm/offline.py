@@ -24,7 +24,8 @@ class OfflineProvider(BaseProvider):
         turns = sum(1 for m in messages if m["role"] == "user")
         text = (
             f'You said: "{last.strip()}". This reply comes from the offline demo provider '
-            f"(message {turns} of this conversation); configure an OpenAI-compatible provider for real answers."
+            f"(message {turns} of this conversation); configure an OpenAI-compatible provider "
+            "for real answers."
         )
         tokens = re.findall(r"\S+\s*", text)
         return tokens[:max_tokens] if max_tokens else tokens
@@ -36,7 +37,7 @@ class OfflineProvider(BaseProvider):
         messages: list[dict[str, str]],
         temperature: float | None = None,
         max_tokens: int | None = None,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109  (the interface's; no network here)
         **_: Any,
     ) -> AsyncIterator[Chunk]:
         delay = float(self.options.get("TOKEN_DELAY", 0.03))

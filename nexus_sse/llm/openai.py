@@ -68,16 +68,11 @@ class OpenAIProvider(BaseProvider):
         messages: list[dict[str, str]],
         temperature: float | None = None,
         max_tokens: int | None = None,
-        timeout: float | None = None,
+        # the interface's per-read HTTP timeout (httpx), not a deadline for the whole call
+        timeout: float | None = None,  # noqa: ASYNC109
         **_: Any,
     ) -> AsyncIterator[Chunk]:
-        body: dict[str, Any] = {"model": model or self.default_model, "messages": messages, "stream": True}
-        if temperature is not None:
-            body["temperature"] = temperature
-        if max_tokens is not None:
-            body["max_tokens"] = max_tokens
-        if self.options.get("INCLUDE_USAGE", True):
-            body["stream_options"] = {"include_usage": True}
+        body = self._body(model, messages, temperature, max_tokens)
         url, headers, params = self._request(body)
         retries = int(self.options.get("MAX_RETRIES", 2))
         backoff = float(self.options.get("BACKOFF", 0.5))
@@ -91,11 +86,8 @@ class OpenAIProvider(BaseProvider):
                         "POST", url, json=body, headers=headers, params=params
                     ) as response:
                         if response.status_code >= 400:
-                            await response.aread()
-                            if response.status_code in RETRY_STATUSES and attempt < retries:
-                                await asyncio.sleep(self._delay(response, attempt, backoff))
-                                continue
-                            raise self._error(response)
+                            await asyncio.sleep(await self._retry_delay(response, attempt, retries, backoff))
+                            continue
                         if "text/event-stream" not in response.headers.get("content-type", ""):
                             # a server that ignores "stream": true answers one JSON completion
                             await response.aread()
@@ -105,32 +97,41 @@ class OpenAIProvider(BaseProvider):
                         async for sse in EventSource(response).aiter_sse():
                             if sse.data.strip() == "[DONE]":
                                 return
-                            if not sse.data:
-                                continue
-                            chunk = json.loads(sse.data)
-                            if "error" in chunk:
-                                raise ProviderError(f"the model server reported an error: {_message(chunk)}")
-                            for choice in chunk.get("choices") or []:
-                                delta = (choice.get("delta") or {}).get("content")
-                                if delta:
+                            for chunk in _chunks(sse.data):
+                                if chunk.delta:
                                     started = True
-                                    yield Chunk(delta=delta)
-                            if chunk.get("usage"):
-                                yield Chunk(usage=chunk["usage"])
+                                yield chunk
                         return
-                except httpx.TimeoutException:
-                    if started or attempt >= retries:
-                        raise RunTimeoutError(
-                            f"the model server did not answer within {read_timeout:g}s"
-                        ) from None
                 except (httpx.TransportError, json.JSONDecodeError) as exc:
+                    # (before the first token a retry is invisible; after it, it would repeat text)
                     if started or attempt >= retries:
-                        if isinstance(exc, httpx.ConnectError):
-                            raise ProviderError("could not connect to the model server") from None
-                        raise ProviderError(
-                            f"lost the connection to the model server ({type(exc).__name__})"
-                        ) from None
+                        raise _failure(exc, read_timeout) from None
                 await asyncio.sleep(backoff * 2**attempt * random.uniform(0.5, 1.5))
+
+    def _body(
+        self,
+        model: str | None,
+        messages: list[dict[str, str]],
+        temperature: float | None,
+        max_tokens: int | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": model or self.default_model, "messages": messages, "stream": True}
+        if temperature is not None:
+            body["temperature"] = temperature
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        if self.options.get("INCLUDE_USAGE", True):
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    async def _retry_delay(
+        self, response: httpx.Response, attempt: int, retries: int, backoff: float
+    ) -> float:
+        """The wait before retrying a refused request; raise the error if it is not worth a retry."""
+        await response.aread()
+        if response.status_code in RETRY_STATUSES and attempt < retries:
+            return self._delay(response, attempt, backoff)
+        raise self._error(response)
 
     @staticmethod
     def _delay(response: httpx.Response, attempt: int, backoff: float) -> float:
@@ -150,6 +151,32 @@ class OpenAIProvider(BaseProvider):
         if status == 400:
             return ProviderError(f"the model server refused the request: {_message(_json(response))}")
         return ProviderError(f"the model server failed (HTTP {status})")
+
+
+def _chunks(data: str) -> list[Chunk]:
+    """The chunks of one streamed event's JSON (none for an empty event)."""
+    if not data:
+        return []
+    chunk = json.loads(data)
+    if "error" in chunk:
+        raise ProviderError(f"the model server reported an error: {_message(chunk)}")
+    chunks = []
+    for choice in chunk.get("choices") or []:
+        delta = (choice.get("delta") or {}).get("content")
+        if delta:
+            chunks.append(Chunk(delta=delta))
+    if chunk.get("usage"):
+        chunks.append(Chunk(usage=chunk["usage"]))
+    return chunks
+
+
+def _failure(exc: Exception, read_timeout: float) -> Exception:
+    """The error a failed connection ends the stream with."""
+    if isinstance(exc, httpx.TimeoutException):
+        return RunTimeoutError(f"the model server did not answer within {read_timeout:g}s")
+    if isinstance(exc, httpx.ConnectError):
+        return ProviderError("could not connect to the model server")
+    return ProviderError(f"lost the connection to the model server ({type(exc).__name__})")
 
 
 def _whole_completion(body: Any) -> list[Chunk]:
