@@ -17,10 +17,9 @@ import time
 import uuid
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from nexus_sse import archive, conf, db, metrics, sse
+from nexus_sse import conf, db, metrics, sse, store
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.eventlog.base import EXECUTOR_ID
 from nexus_sse.exceptions import (
@@ -32,7 +31,7 @@ from nexus_sse.exceptions import (
     RunTimeoutError,
 )
 from nexus_sse.logs import current_run
-from nexus_sse.models import Run, RunEvent, Workflow
+from nexus_sse.models import Run, Workflow
 from nexus_sse.workflows.builder import WorkflowGraph
 from nexus_sse.workflows.runtime import run_graph
 
@@ -120,9 +119,9 @@ class Executor:
         if batch:
             try:
                 if self.persisted:
-                    await db.write(archive.insert_events, self.run_id, batch)
+                    await store.append_events(self.run_id, batch)
                 else:
-                    await db.write(_save_run, self.run, batch)
+                    await store.create_run_with_events(self.run, batch)
                     self.persisted = True
             except Exception:
                 logger.exception(
@@ -191,11 +190,11 @@ class Executor:
         archived_all = True
         try:  # one small transaction: the run's end and its terminal event (+ a short backlog)
             if self.persisted:
-                await db.write(archive.finish_run, self.run_id, rows, fields)
+                await store.finish_run(self.run_id, rows, fields)
             else:
                 for name, value in fields.items():
                     setattr(self.run, name, value)
-                await db.write(_save_run, self.run, rows)
+                await store.create_run_with_events(self.run, rows)
                 self.persisted = True
         except Exception:
             # The stream must still end: log it, tell the client, keep the process alive.
@@ -217,7 +216,7 @@ class Executor:
             await asyncio.shield(self.flush_task)
         if not small:
             try:
-                await db.write(archive.insert_events, self.run_id, backlog)
+                await store.append_events(self.run_id, backlog)
             except Exception:
                 archived_all = False
                 logger.exception("run %s: archiving the last %d events failed", self.run_id, len(backlog))
@@ -254,26 +253,6 @@ class Executor:
         if self.task and not self.task.done() and self.cancel_reason is None:
             self.cancel_reason = reason
             self.task.cancel()
-
-
-def _save_runs(calls: list[tuple[Run, list[LogEvent]]]) -> None:
-    """``_save_run`` for several runs in one transaction (if one's workflow row was replaced, this
-    fails and db.write retries each alone, where ``_save_run`` follows it)."""
-    with transaction.atomic(savepoint=False):
-        archive.insert_runs([run for run, _ in calls])
-        archive.insert_events_of([(str(run.pk), events) for run, events in calls])
-
-
-@db.batched(_save_runs)
-def _save_run(run: Run, events: list[LogEvent]) -> None:
-    """Write a Run row not written yet (with its current fields) and events, in one transaction."""
-    try:
-        _save_runs([(run, events)])
-    except IntegrityError:
-        # (Foreign keys are checked at commit.) The workflow's row was replaced since the run
-        # started (deleted and synced again): follow it to its new row, once.
-        run.workflow = Workflow.objects.get(slug=run.workflow.slug)
-        _save_runs([(run, events)])
 
 
 def public_message(error: NexusError) -> str:
@@ -387,20 +366,14 @@ async def start(
     persist_now = log.shared or mode == "async"
     await log.announce()  # alive before the row names this process as the executor
     if persist_now:
-        await db.write(archive.insert_run, run)
+        await store.create_run(run)
     executor = Executor(run, graph, workflow, persisted=persist_now)
     metrics.runs_started.labels(workflow=workflow.slug).inc()
     try:
         await executor.emit("start", {"workflow_id": workflow.slug, "version": workflow.version})
     except EventLogUnavailable as exc:  # the run never started: do not leave its row "running"
         if persist_now:
-            failed = {
-                "status": Run.Status.FAILED,
-                "error": exc.message,
-                "error_type": exc.error_type,
-                "finished_at": timezone.now(),
-            }
-            await db.call(lambda: Run.objects.filter(pk=run.pk).update(**failed))
+            await store.fail_run(str(run.pk), exc.message, exc.error_type)
         raise
     # A fresh context: the run must not inherit the request's ThreadSensitiveContext, whose thread
     # ends with the response (asgiref refuses calls from tasks that outlive it). Its database calls
@@ -425,9 +398,7 @@ async def _queue(run: Run, workflow: Workflow) -> Run:
         "run_id": str(run.pk),
         "timestamp": time.time(),
     }
-    await db.call(
-        _save_run, run, [LogEvent(str(run.pk), 1, "start", sse.dumps(data))]
-    )  # row and event together
+    await store.create_run_with_events(run, [LogEvent(str(run.pk), 1, "start", sse.dumps(data))])
     metrics.runs_started.labels(workflow=workflow.slug).inc()
     await get_event_log().append(str(run.pk), "start", data, seq=1)
     await db.call(worker.enqueue, str(run.pk))
@@ -439,14 +410,9 @@ async def execute_queued(run_id: str) -> None:
     from nexus_sse import registry
 
     await get_event_log().announce()  # alive before the row names this worker as the executor
-    claimed = await db.call(
-        lambda: Run.objects.filter(pk=run_id, status=Run.Status.PENDING).update(
-            status=Run.Status.RUNNING, executor=EXECUTOR_ID, started_at=timezone.now()
-        )
-    )
-    if not claimed:
+    run = await store.claim_run(run_id)
+    if run is None:
         return  # cancelled while queued, or another worker has it
-    run = await db.call(lambda: Run.objects.select_related("workflow").get(pk=run_id))
     log = get_event_log()
     executor = Executor(run, registry.graph_for(run.workflow), run.workflow, persisted=True)
     last = await log.last_event(run_id)
@@ -492,14 +458,7 @@ async def cancel(run: Run) -> str:
         return run.status
     log = get_event_log()
     if run.status == Run.Status.PENDING and not run.executor:  # still queued: no worker has it yet
-        if await db.call(
-            lambda: Run.objects.filter(pk=run.pk, status=Run.Status.PENDING).update(
-                status=Run.Status.CANCELLED,
-                error="Cancelled by request.",
-                error_type="CancelledError",
-                finished_at=timezone.now(),
-            )
-        ):
+        if await store.cancel_queued_run(str(run.pk), "Cancelled by request.", "CancelledError"):
             data = {
                 "error": "Cancelled by request.",
                 "error_type": "CancelledError",
@@ -508,13 +467,11 @@ async def cancel(run: Run) -> str:
             }
             last = await log.last_event(str(run.pk))
             seq = (last.seq if last else 0) + 1
-            await db.call(
-                archive.insert_events, str(run.pk), [LogEvent(str(run.pk), seq, "error", sse.dumps(data))]
-            )
+            await store.append_events(str(run.pk), [LogEvent(str(run.pk), seq, "error", sse.dumps(data))])
             await log.append(str(run.pk), "error", data, seq=seq)
             await log.finished(str(run.pk))
             return Run.Status.CANCELLED
-        run = await db.call(lambda: Run.objects.get(pk=run.pk))
+        run = await store.reload_run(run.pk)
     if not await log.executor_alive(run.executor):
         await mark_interrupted(run)
         return Run.Status.FAILED
@@ -531,11 +488,13 @@ async def mark_interrupted(run: Run | str) -> bool:
     """
     run_id = str(getattr(run, "pk", run))
     log = get_event_log()
-    archived = await db.call(_last_archived_seq, run_id)
+    last_archived = await store.last_archived(run_id)
+    archived = last_archived.seq if last_archived else 0
     missing = [e for e in await log.read_after(run_id, archived) if not e.terminal] if log.shared else []
     seq = max([archived, *(e.seq for e in missing)]) + 1
     data = {"error": "interrupted", "error_type": "InternalError", "run_id": run_id, "timestamp": time.time()}
-    claimed = await db.call(_mark_interrupted, run_id, missing, seq, data)
+    error = LogEvent(run_id, seq, "error", sse.dumps(data))
+    claimed = await store.interrupt_run(run_id, [*missing, error], data)
     if claimed and log.shared:
         try:
             await log.append(run_id, "error", data, seq=seq)
@@ -543,25 +502,6 @@ async def mark_interrupted(run: Run | str) -> bool:
         except Exception:
             logger.exception("run %s: could not append its interruption to the log", run_id)
     return claimed
-
-
-def _last_archived_seq(run_id: str) -> int:
-    return RunEvent.objects.filter(run_id=run_id).order_by("-seq").values_list("seq", flat=True).first() or 0
-
-
-def _mark_interrupted(run_id: str, missing: list[LogEvent], seq: int, data: dict[str, Any]) -> bool:
-    with transaction.atomic():
-        claimed = Run.objects.filter(pk=run_id, status__in=Run.UNFINISHED).update(
-            status=Run.Status.FAILED,
-            error="interrupted",
-            error_type="InternalError",
-            finished_at=timezone.now(),
-        )
-        if not claimed:
-            return False
-        archive.insert_events(run_id, [*missing, LogEvent(run_id, seq, "error", sse.dumps(data))])
-    logger.warning("run %s was interrupted (its executor is gone); marked failed", run_id)
-    return True
 
 
 _recovered = False
@@ -585,12 +525,7 @@ async def recover_interrupted_once() -> None:
 async def recover_interrupted() -> int:
     log = get_event_log()
     count = 0
-    unfinished = await db.call(  # runs with no executor are queued for a worker, not lost
-        lambda: list(
-            Run.objects.filter(status__in=Run.UNFINISHED).exclude(executor=EXECUTOR_ID).exclude(executor="")
-        )
-    )
-    for run in unfinished:
+    for run in await store.unfinished_runs_elsewhere():
         if not await log.executor_alive(run.executor) and await mark_interrupted(run):
             count += 1
     return count

@@ -14,10 +14,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from nexus_sse import access, conf, db, metrics, payload, registry, runs, shutdown, sse, streaming
-from nexus_sse.eventlog import LogEvent, get_event_log
+from nexus_sse import access, conf, metrics, payload, registry, runs, shutdown, store
+from nexus_sse.eventlog import get_event_log
 from nexus_sse.exceptions import ERROR_TYPES, InternalError, NexusError, NotFound, ValidationError
-from nexus_sse.models import Run, RunEvent, Workflow
+from nexus_sse.models import Run, Workflow
 from nexus_sse.streaming import archive_stream, run_stream
 from nexus_sse.workflows.schema import validate_inputs
 
@@ -91,7 +91,7 @@ async def get_run(request: HttpRequest, run_id: str | uuid.UUID) -> Run:
     except ValueError:
         raise NotFound("no such run") from None
     await runs.recover_interrupted_once()  # after a restart, no run may look alive forever
-    run = await db.call(lambda: Run.objects.select_related("workflow").filter(pk=run_id).first())
+    run = await store.get_run(run_id)
     if run is None:
         # A run of this process may not be written yet (the in-memory log writes it with its
         # first batch of events, within ARCHIVE_INTERVAL_SECONDS).
@@ -201,9 +201,9 @@ async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
         return run_stream(
             run_id, after, request=request, on_close=[access.acquire_stream(request)], executor=run.executor
         )
-    events = await streaming.read_archive(run_id, after)
+    events = await store.read_events(run_id, after)
     if not events:
-        last_row = await db.call(lambda: RunEvent.objects.filter(run_id=run_id).order_by("-seq").first())
+        last_row = await store.last_archived(run_id)
         if last_row is None or after == last_row.seq:
             return HttpResponse(status=204)
         interrupted = last_row.event == "error" and last_row.data.get("error") == "interrupted"
@@ -211,7 +211,7 @@ async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
             raise ValidationError("Last-Event-ID is ahead of the run", path="Last-Event-ID")
         # The client saw events that died with their process before being archived: it has not
         # seen how the run ended, so send the terminal event rather than leave it waiting.
-        events = [LogEvent(run_id, last_row.seq, last_row.event, sse.dumps(last_row.data))]
+        events = [last_row]
     return archive_stream(run_id, events, request=request)
 
 
