@@ -22,7 +22,7 @@ def new_run() -> Run:
 
 
 def event(run_id: str, seq: int) -> list[LogEvent]:
-    return [LogEvent(run_id, seq, "progress", '{"n": %d}' % seq)]
+    return [LogEvent(run_id, seq, "progress", f'{{"n": {seq}}}')]
 
 
 @pytest.fixture
@@ -131,14 +131,12 @@ async def test_consecutive_writes_of_one_kind_go_out_as_one_statement(batches, m
 
 
 async def test_runs_saved_together_are_stored_as_runs_saved_alone(batches):
-    from nexus_sse import runs
-
     workflow = await asyncio.to_thread(
         lambda: Workflow.objects.create(slug=f"w{uuid.uuid4().hex[:8]}", definition={"nodes": []})
     )
 
     def unsaved(n: int) -> tuple[Run, list[LogEvent]]:
-        run = runs.new_run(workflow, "stream", {"n": n})
+        run = Run.new(workflow, "stream", {"n": n})
         run.status, run.result, run.outputs, run.execution_time = (
             Run.Status.COMPLETED,
             {"r": n},
@@ -147,8 +145,8 @@ async def test_runs_saved_together_are_stored_as_runs_saved_alone(batches):
         )
         rid = str(run.pk)
         return run, [
-            LogEvent(rid, 1, "start", '{"n": %d}' % n),
-            LogEvent(rid, 2, "complete", '{"r": %d}' % n),
+            LogEvent(rid, 1, "start", f'{{"n": {n}}}'),
+            LogEvent(rid, 2, "complete", f'{{"r": {n}}}'),
         ]
 
     alone, *shared = [unsaved(n) for n in range(4)]
