@@ -6,24 +6,26 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from nexus_sse import access, conf, metrics, payload, registry, runs, shutdown, store
-from nexus_sse.eventlog import get_event_log
 from nexus_sse.exceptions import ERROR_TYPES, InternalError, NexusError, NotFound, ValidationError
 from nexus_sse.models import Run, Workflow
+from nexus_sse.resume import Source, resume
 from nexus_sse.streaming import archive_stream, run_stream
 from nexus_sse.workflows.schema import validate_inputs
 
 logger = logging.getLogger("nexus_sse.views")
 
-View = Callable[..., Awaitable[HttpResponse]]
+#: an async view (Django's ``path`` accepts it; run streams are StreamingHttpResponses)
+View = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 
 
 def error_response(error: NexusError, run_id: str | None = None) -> JsonResponse:
@@ -37,13 +39,17 @@ def error_response(error: NexusError, run_id: str | None = None) -> JsonResponse
     return response
 
 
-def api_view(*methods: str) -> Callable[[View], View]:
-    """Allow ``methods``; turn NexusError into its JSON error and anything else into a masked 500."""
+def api_view(*methods: str, streams: bool = False) -> Callable[[View], View]:
+    """Allow ``methods``; turn NexusError into its JSON error and anything else into a masked 500.
+
+    ``streams``: the view streams a run (execute, run events). Those are refused while this process
+    drains (clients go to another), and the fast path (asgi.py) serves them: it looks for the view's
+    ``nexus_streams`` attribute."""
 
     def decorate(view: View) -> View:
         @csrf_exempt  # enforced by access.enforce_csrf for session-authenticated POSTs only
         @functools.wraps(view)
-        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in methods:
                 response = JsonResponse(
                     {"error": f"method {request.method} not allowed", "error_type": "ValidationError"},
@@ -51,7 +57,7 @@ def api_view(*methods: str) -> Callable[[View], View]:
                 )
                 response["Allow"] = ", ".join(methods)
                 return response
-            if shutdown.draining() and view.__name__ in ("execute", "run_events"):
+            if streams and shutdown.draining():
                 response = error_response(InternalError("This server is shutting down; retry on another."))
                 response.status_code = 503
                 response["Retry-After"] = "1"
@@ -66,6 +72,7 @@ def api_view(*methods: str) -> Callable[[View], View]:
                 detail = f"{type(exc).__name__}: {exc}" if conf.expose_errors() else None
                 return error_response(InternalError(detail))
 
+        wrapper.nexus_streams = streams  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
@@ -111,8 +118,8 @@ def run_urls(request: HttpRequest, run_id: str) -> dict[str, str]:
     }
 
 
-@api_view("GET", "POST")
-async def execute(request: HttpRequest, name: str) -> HttpResponse:
+@api_view("GET", "POST", streams=True)
+async def execute(request: HttpRequest, name: str) -> HttpResponseBase:
     """Start a run of workflow ``name`` (or resume one, given Last-Event-ID) and stream or return it."""
     requested_at = time.perf_counter()
     cursor = payload.last_event_id(request)
@@ -179,44 +186,21 @@ async def start_run(name: str, workflow: Workflow, graph: Any, inputs: dict, use
         return await runs.start(workflow, graph, inputs, user=user, mode=mode)
 
 
-async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
-    """Stream a run's events after seq ``after``: from the log while it holds the run, else the archive."""
+async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponseBase:
+    """Stream a run's events after seq ``after``, as resume decides: from the log or the archive."""
     run_id = str(run.pk)
-    log = get_event_log()
-    last = await log.last_event(run_id)
-    if not run.finished and run.executor and not await log.executor_alive(run.executor):
-        await runs.mark_interrupted(run)
-        last = await log.last_event(run_id)
-    elif last is None and not run.finished:
-        return run_stream(
-            run_id, after, request=request, on_close=[access.acquire_stream(request)], executor=run.executor
-        )
-    if last is not None:
-        if after > last.seq:
-            raise ValidationError(
-                f"Last-Event-ID is ahead of the run (last seq {last.seq})", path="Last-Event-ID"
-            )
-        if last.terminal and after >= last.seq:
-            return HttpResponse(status=204)
-        return run_stream(
-            run_id, after, request=request, on_close=[access.acquire_stream(request)], executor=run.executor
-        )
-    events = await store.read_events(run_id, after)
-    if not events:
-        last_row = await store.last_archived(run_id)
-        if last_row is None or after == last_row.seq:
-            return HttpResponse(status=204)
-        interrupted = last_row.event == "error" and last_row.data.get("error") == "interrupted"
-        if after < last_row.seq or not interrupted:
-            raise ValidationError("Last-Event-ID is ahead of the run", path="Last-Event-ID")
-        # The client saw events that died with their process before being archived: it has not
-        # seen how the run ended, so send the terminal event rather than leave it waiting.
-        events = [last_row]
-    return archive_stream(run_id, events, request=request)
+    how = await resume(run, after)
+    if how.source is Source.NOTHING:
+        return HttpResponse(status=204)
+    if how.source is Source.ARCHIVE:
+        return archive_stream(run_id, how.first, request=request)
+    return run_stream(
+        run_id, after, request=request, on_close=[access.acquire_stream(request)], executor=run.executor
+    )
 
 
-@api_view("GET")
-async def run_events(request: HttpRequest, run_id: str) -> HttpResponse:
+@api_view("GET", streams=True)
+async def run_events(request: HttpRequest, run_id: str) -> HttpResponseBase:
     """Attach to a run: replay its events (after Last-Event-ID, if given), then follow it live."""
     run = await get_run(request, run_id)
     cursor = payload.last_event_id(request)
