@@ -17,6 +17,7 @@ from typing import Any
 from django.utils import timezone
 
 from nexus_sse import conf, metrics, sse, store
+from nexus_sse.enums import EventType, RunMode
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.exceptions import (
     InternalError,
@@ -38,6 +39,8 @@ YIELD_EVERY = 64
 #: the event log can let go of an event only once it is archived, so without this a node emitting in
 #: a tight loop faster than the database writes would hold its whole output in memory
 ARCHIVE_BACKLOG_BATCHES = 4
+#: (a plain str: compared with every event's name, which nodes give as plain strs)
+TOKEN = EventType.TOKEN.value
 
 
 class PublicError(InternalError):
@@ -123,7 +126,7 @@ class Executor:
 
     def stamp(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
         data = {**data, "run_id": self.run_id}
-        if event != "token":  # tokens are many and small; their order is their time
+        if event != TOKEN:  # tokens are many and small; their order is their time
             data["timestamp"] = time.time()
         return data
 
@@ -215,10 +218,11 @@ class Executor:
         metrics.run_duration.observe(elapsed)
         metrics.runs_finished.labels(status=status).inc()
         if error is not None:
-            end = RunEnd(status, "error", error_data(error, self.run_id), elapsed)
+            end = RunEnd(status, EventType.ERROR, error_data(error, self.run_id), elapsed)
         else:
             data = {"result": result, "outputs": outputs, "execution_time": elapsed}
-            end = RunEnd(status, "complete", self.stamp("complete", data), elapsed, result, outputs)
+            complete = EventType.COMPLETE
+            end = RunEnd(status, complete, self.stamp(complete, data), elapsed, result, outputs)
         await self.finish(end)
 
     async def finish(self, end: RunEnd) -> None:
@@ -234,9 +238,12 @@ class Executor:
         backlog, self.pending = self.pending, []
         small = len(backlog) <= conf.get("ARCHIVE_BATCH_SIZE")
         archived_all = await self.record_end(fields, [*backlog, terminal] if small else [terminal])
-        if not archived_all and event == "complete":
+        if not archived_all and event == EventType.COMPLETE:
             # The stream must still end: the failure is logged; tell the client.
-            event, data = "error", error_data(PublicError("Could not record the result."), self.run_id)
+            event, data = (
+                EventType.ERROR,
+                error_data(PublicError("Could not record the result."), self.run_id),
+            )
         try:
             await self.log.append(self.run_id, event, data, seq=terminal.seq)
             metrics.events_appended.inc()
@@ -282,7 +289,7 @@ class Executor:
             if self.log.shared and await self.log.cancel_requested(self.run_id):
                 self.cancel("Cancelled by request.")
                 return True
-            if self.run.mode == "async":
+            if self.run.mode == RunMode.ASYNC:
                 return False
             self.idle = self.idle + step if await self.log.subscriber_count(self.run_id) == 0 else 0.0
         except Exception as exc:  # the log is unreachable: keep running, look again next step

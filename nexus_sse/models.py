@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from nexus_sse.enums import RunMode, RunStatus
+
 RATE_RE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
@@ -113,12 +115,8 @@ class Workflow(models.Model):
 class Run(models.Model):
     """One execution of a workflow, independent of any HTTP connection."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        RUNNING = "running"
-        COMPLETED = "completed"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    Status = RunStatus
+    Mode = RunMode
 
     UNFINISHED = (Status.PENDING, Status.RUNNING)
 
@@ -126,7 +124,7 @@ class Run(models.Model):
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="runs")
     workflow_version = models.CharField(max_length=50, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    mode = models.CharField(max_length=10, default="stream")
+    mode = models.CharField(max_length=10, choices=RunMode.choices, default=RunMode.STREAM)
     inputs = models.JSONField(default=dict, blank=True)
     result = models.JSONField(null=True, blank=True)
     outputs = models.JSONField(null=True, blank=True)

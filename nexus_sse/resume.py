@@ -14,6 +14,7 @@ import enum
 from dataclasses import dataclass, field
 
 from nexus_sse import runs, store
+from nexus_sse.enums import EventType
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.exceptions import ValidationError
 from nexus_sse.models import Run
@@ -41,7 +42,7 @@ NOTHING = Resume(Source.NOTHING)
 
 def is_interrupted(event: LogEvent) -> bool:
     """Whether ``event`` is the error event that ends a run whose executor died."""
-    return event.event == "error" and event.data.get("interrupted") is True
+    return event.event == EventType.ERROR and event.data.get("interrupted") is True
 
 
 async def resume(run: Run, after: int) -> Resume:

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from nexus_sse import conf, db, metrics, registry, sse, store
+from nexus_sse.enums import EventType, RunMode
 from nexus_sse.eventlog import LogEvent, get_event_log
 from nexus_sse.exceptions import EventLogUnavailable, InternalError, RunCancelledError
 from nexus_sse.executor import Executor, RunInterrupted, error_data
@@ -46,7 +47,7 @@ class RunManager:
         inputs: dict,
         *,
         user: Any = None,
-        mode: str = "stream",
+        mode: str = RunMode.STREAM,
     ) -> Run:
         """Create the Run, append its ``start`` event, and execute it in a task of its own."""
         await self.recover_interrupted_once()
@@ -57,14 +58,14 @@ class RunManager:
         # Written now when other processes may be asked about it at once (shared log), or when it runs
         # in the background (its status is looked up anywhere: API, admin). Otherwise with its first
         # events.
-        persist_now = log.shared or mode == "async"
+        persist_now = log.shared or mode == RunMode.ASYNC
         await log.announce()  # alive before the row names this process as the executor
         if persist_now:
             await store.create_run(run)
         executor = Executor(run, graph, workflow, persisted=persist_now)
         metrics.runs_started.labels(workflow=workflow.slug).inc()
         try:
-            await executor.emit("start", {"workflow_id": workflow.slug, "version": workflow.version})
+            await executor.emit(EventType.START, {"workflow_id": workflow.slug, "version": workflow.version})
         except EventLogUnavailable as exc:  # the run never started: do not leave its row "running"
             if persist_now:
                 await store.fail_run(executor.run_id, exc.message, exc.error_type)
@@ -94,9 +95,9 @@ class RunManager:
             "timestamp": time.time(),
         }
         # the row and its start event together
-        await store.create_run_with_events(run, [LogEvent(run_id, 1, "start", sse.dumps(data))])
+        await store.create_run_with_events(run, [LogEvent(run_id, 1, EventType.START, sse.dumps(data))])
         metrics.runs_started.labels(workflow=workflow.slug).inc()
-        await get_event_log().append(run_id, "start", data, seq=1)
+        await get_event_log().append(run_id, EventType.START, data, seq=1)
         await db.call(worker.enqueue, run_id)
         return run
 
@@ -174,8 +175,8 @@ class RunManager:
         data = error_data(error, run_id)
         last = await log.last_event(run_id)
         seq = (last.seq if last else 0) + 1
-        await store.append_events(run_id, [LogEvent(run_id, seq, "error", sse.dumps(data))])
-        await log.append(run_id, "error", data, seq=seq)
+        await store.append_events(run_id, [LogEvent(run_id, seq, EventType.ERROR, sse.dumps(data))])
+        await log.append(run_id, EventType.ERROR, data, seq=seq)
         await log.finished(run_id)
         return True
 
@@ -192,11 +193,11 @@ class RunManager:
         missing = [e for e in await log.read_after(run_id, archived) if not e.terminal] if log.shared else []
         seq = max([archived, *(e.seq for e in missing)]) + 1
         data = error_data(RunInterrupted(), run_id)
-        error = LogEvent(run_id, seq, "error", sse.dumps(data))
+        error = LogEvent(run_id, seq, EventType.ERROR, sse.dumps(data))
         claimed = await store.interrupt_run(run_id, [*missing, error], data)
         if claimed and log.shared:
             try:
-                await log.append(run_id, "error", data, seq=seq)
+                await log.append(run_id, EventType.ERROR, data, seq=seq)
                 await log.finished(run_id)
             except Exception:
                 logger.exception("run %s: could not append its interruption to the log", run_id)

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from nexus_sse import access, conf, metrics, payload, registry, runs, shutdown, store
+from nexus_sse.enums import EventType, RunMode
 from nexus_sse.exceptions import ERROR_TYPES, InternalError, NexusError, NotFound, ValidationError
 from nexus_sse.models import Run, Workflow
 from nexus_sse.resume import Source, resume
@@ -80,7 +81,7 @@ def api_view(*methods: str, streams: bool = False) -> Callable[[View], View]:
 
 def wants_stream(request: HttpRequest, mode: str | None) -> bool:
     if mode is not None:
-        return mode == "stream"
+        return mode == RunMode.STREAM
     return "text/event-stream" in request.META.get("HTTP_ACCEPT", "")
 
 
@@ -136,12 +137,12 @@ async def execute(request: HttpRequest, name: str) -> HttpResponseBase:
     if request.method == "POST":
         inputs, mode = payload.execute_body(payload.read_json_body(request))
     else:
-        inputs, mode = payload.query_inputs(request, graph.input_schema), "stream"
-        if request.GET.get("mode") not in (None, "stream"):
+        inputs, mode = payload.query_inputs(request, graph.input_schema), RunMode.STREAM
+        if request.GET.get("mode") not in (None, RunMode.STREAM):
             raise ValidationError("GET always streams; use POST for mode sync or async", path="mode")
     validate_inputs(graph.input_schema, inputs)
     stream = request.method == "GET" or wants_stream(request, mode)
-    run_mode = "stream" if stream else (mode or "sync")
+    run_mode = RunMode.STREAM if stream else (mode or RunMode.SYNC)
     release = access.acquire_stream(request) if stream else None
     try:
         run = await start_run(name, workflow, graph, inputs, user, run_mode)
@@ -154,11 +155,11 @@ async def execute(request: HttpRequest, name: str) -> HttpResponseBase:
         return run_stream(
             run_id, 0, request=request, on_close=[release], executor=run.executor, requested_at=requested_at
         )
-    if run_mode == "async":
+    if run_mode == RunMode.ASYNC:
         return JsonResponse({"run_id": run_id, "status": "pending", **run_urls(request, run_id)}, status=202)
     end = await runs.wait_for_end(run_id)
     data = end.data
-    if end.event == "error":
+    if end.event == EventType.ERROR:
         error_cls = ERROR_TYPES.get(data["error_type"], InternalError)
         return error_response(error_cls(data["error"]), run_id=run_id)
     return JsonResponse(
