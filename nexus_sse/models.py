@@ -13,6 +13,8 @@ from django.db import models
 from django.utils import timezone
 
 from nexus_sse.enums import RunMode, RunStatus
+from nexus_sse.eventlog.base import EXECUTOR_ID
+from nexus_sse.run_ids import new_run_id
 
 RATE_RE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
@@ -157,9 +159,6 @@ class Run(models.Model):
         Built with positional values, in the order of Run's columns: Model.__init__ with keywords
         costs several times as much, on every execute request. tests/test_new_run.py fails when
         the columns change, and checks the result against the keyword constructor's."""
-        from nexus_sse.eventlog.base import EXECUTOR_ID
-        from nexus_sse.run_ids import new_run_id
-
         now = timezone.now()
         values = (
             new_run_id(),

@@ -117,7 +117,7 @@ def query_inputs(request: HttpRequest, schema: dict[str, Any]) -> dict[str, Any]
     """Inputs of a GET: ``?inputs=<json>`` or plain parameters, converted by the schema's types."""
     if "inputs" in request.GET:
         try:
-            inputs = json.loads(request.GET["inputs"])
+            inputs: Any = json.loads(request.GET["inputs"])
         except ValueError as exc:
             raise ValidationError(f"'inputs' is not valid JSON: {exc}", path="inputs") from None
         except RecursionError:
@@ -127,7 +127,7 @@ def query_inputs(request: HttpRequest, schema: dict[str, Any]) -> dict[str, Any]
         check_depth(inputs, conf.get("MAX_JSON_DEPTH"), path="inputs")
         return inputs
     properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
-    inputs: dict[str, Any] = {}
+    inputs = {}
     for key in request.GET:
         if key in RESERVED_QUERY:
             continue
