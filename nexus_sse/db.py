@@ -3,28 +3,40 @@
 Django gives every ASGI request a thread of its own, and with it a database connection that is
 opened and closed per request: for a run that lasts a millisecond, connecting costs more than the
 queries. nexus_sse's own queries run here instead, on ``DB_THREADS`` threads (1 for SQLite, whose
-writes are serialised anyway) whose connections stay open. A connection that raised a database
-error is checked before its next use and replaced if it is broken, as Django does between requests.
+writes are serialised anyway) whose connections stay open.
+
+Django applies ``CONN_MAX_AGE`` and ``CONN_HEALTH_CHECKS`` between requests; these threads have no
+requests, so they apply the same rule (``close_if_unusable_or_obsolete``) before a call at most once
+every CONNECTION_CHECK_SECONDS, and before every call after a database error. Per call, with
+``CONN_MAX_AGE = 0`` (what ASGI sites set), it would reconnect for every query of every run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
+import logging
 import operator
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from django.db import connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from nexus_sse import conf
 
+logger = logging.getLogger("nexus_sse.db")
+
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: a DB thread applies Django's between-requests rule to its connections at most this often
+CONNECTION_CHECK_SECONDS = 1.0
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -43,13 +55,20 @@ def _get_executor() -> ThreadPoolExecutor:
     return _executor
 
 
+#: per DB thread: when it next applies Django's rule (``next_check``, time.monotonic())
+_thread = threading.local()
+
+
 def _checked(func: Callable[..., T], args: tuple, kwargs: dict) -> T:
+    now = time.monotonic()
+    due = now >= getattr(_thread, "next_check", 0.0)
+    if due:
+        _thread.next_check = now + CONNECTION_CHECK_SECONDS
     for conn in connections.all(initialized_only=True):
-        if conn.connection is not None and conn.errors_occurred:
-            if conn.is_usable():
-                conn.errors_occurred = False
-            else:
-                conn.close()
+        if conn.connection is not None and (due or conn.errors_occurred):
+            # Closes a connection older than CONN_MAX_AGE, or broken after an error; with
+            # CONN_HEALTH_CHECKS, the next query checks it first (and reconnects if it is down).
+            conn.close_if_unusable_or_obsolete()
     return func(*args, **kwargs)
 
 
@@ -69,7 +88,9 @@ class _GroupCommit:
     run whose workflow row was just replaced) fails by itself.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, using: str) -> None:
+        #: the database alias of every write here (one transaction cannot span two databases)
+        self.using = using
         self.pending: list[tuple[Callable[..., Any], tuple, asyncio.Future]] = []
         #: the task writing batches until none is pending (done: none is)
         self.task: asyncio.Future | None = None
@@ -82,19 +103,28 @@ class _GroupCommit:
         await future
 
     async def drain(self) -> None:
-        while self.pending:
-            batch, self.pending = self.pending, []
-            try:
-                outcomes = await call(_write_together, [(func, args) for func, args, _ in batch])
-            except Exception as exc:  # the executor itself failed (say, shut down)
-                outcomes = [exc] * len(batch)
-            for (_, _, future), outcome in zip(batch, outcomes):
-                if future.done():
-                    continue
-                if outcome is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(outcome)
+        try:
+            while self.pending:
+                await self.write_batch()
+        finally:
+            # A finished task still references its loop: let go of it, so the loop (the key of
+            # this group in _group_commits) can go once it is closed.
+            self.task = None
+
+    async def write_batch(self) -> None:
+        batch, self.pending = self.pending, []
+        writes = [(func, args) for func, args, _ in batch]
+        try:
+            outcomes = await call(_write_together, writes, self.using)
+        except Exception as exc:  # the executor itself failed (say, shut down)
+            outcomes = [exc] * len(batch)
+        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue
+            if outcome is None:
+                future.set_result(None)
+            else:
+                future.set_exception(outcome)
 
 
 def batched(many: Callable[[list[tuple]], None]) -> Callable[[F], F]:
@@ -112,10 +142,12 @@ def batched(many: Callable[[list[tuple]], None]) -> Callable[[F], F]:
     return mark
 
 
-def _write_together(writes: list[tuple[Callable[..., Any], tuple]]) -> list[BaseException | None]:
+def _write_together(
+    writes: list[tuple[Callable[..., Any], tuple]], using: str = DEFAULT_DB_ALIAS
+) -> list[BaseException | None]:
     if len(writes) > 1:
         try:
-            with transaction.atomic():
+            with transaction.atomic(using=using):
                 for func, group in itertools.groupby(writes, key=operator.itemgetter(0)):
                     calls = [args for _, args in group]
                     many = getattr(func, "write_many", None)
@@ -126,7 +158,11 @@ def _write_together(writes: list[tuple[Callable[..., Any], tuple]]) -> list[Base
                             func(*args)
             return [None] * len(writes)
         except Exception:
-            pass  # rolled back: now each alone (in its own transaction), so only the bad one fails
+            # Rolled back: now each alone (in its own transaction), so only the bad one fails. If
+            # all then succeed, this is the only trace of what made the shared one fail.
+            logger.warning(
+                "a shared transaction of %d writes failed; writing each alone", len(writes), exc_info=True
+            )
     outcomes: list[BaseException | None] = []
     for func, args in writes:
         try:
@@ -137,23 +173,26 @@ def _write_together(writes: list[tuple[Callable[..., Any], tuple]]) -> list[Base
     return outcomes
 
 
-#: one per event loop (tests run many loops; a dead loop's entry goes with it)
-_group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _GroupCommit] = (
+#: per event loop, per database alias (tests run many loops; a closed loop's entry goes with it)
+_group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _GroupCommit]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-async def write(func: Callable[..., Any], *args: Any) -> None:
+async def write(func: Callable[..., Any], *args: Any, using: str = DEFAULT_DB_ALIAS) -> None:
     """Run the sync write ``func(*args)`` in a transaction shared with writes submitted meanwhile.
 
     ``func`` must be atomic by itself (alone it runs in no transaction of ours) and only write to the
-    database: it may run twice, in a shared transaction that rolled back and then alone. Use
-    ``transaction.atomic(savepoint=False)`` inside it. An exception it raises is raised here.
+    database ``using``: it may run twice, in a shared transaction that rolled back and then alone. Use
+    ``transaction.atomic(using=..., savepoint=False)`` inside it. An exception it raises is raised here.
     """
     loop = asyncio.get_running_loop()
-    group = _group_commits.get(loop)
+    groups = _group_commits.get(loop)
+    if groups is None:
+        groups = _group_commits[loop] = {}
+    group = groups.get(using)
     if group is None:
-        group = _group_commits[loop] = _GroupCommit()
+        group = groups[using] = _GroupCommit(using)
     await group.submit(func, args)
 
 
@@ -168,10 +207,8 @@ def close_connections() -> None:
 
     def close_here() -> None:
         # Every task waits for the others, so each runs on a thread of its own: all get closed.
-        try:
+        with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait()
-        except threading.BrokenBarrierError:
-            pass
         connections.close_all()
 
     for future in [executor.submit(close_here) for _ in range(workers)]:

@@ -10,10 +10,11 @@ from typing import Any
 from django.http import HttpRequest
 
 from nexus_sse import conf
+from nexus_sse.enums import RunMode
 from nexus_sse.exceptions import PayloadTooLarge, ValidationError
 from nexus_sse.workflows.schema import json_type
 
-MODES = ("sync", "async", "stream")
+MODES = tuple(RunMode.values)
 RESERVED_QUERY = {"inputs", "mode", "lastEventId", "last_event_id", "stream_token"}
 BODY_KEYS = {"inputs", "parameters", "mode"}
 
@@ -85,7 +86,7 @@ def _check_text(text: str, path: str) -> None:
             raise ValidationError("text contains a lone surrogate (invalid Unicode)", path=path) from None
 
 
-def execute_body(data: Any) -> tuple[dict[str, Any], str | None]:
+def execute_body(data: Any) -> tuple[dict[str, Any], RunMode | None]:
     """``(inputs, mode)`` from an execute body: ``{"inputs"|"parameters": {...}, "mode": ...}``."""
     if data is None:
         return {}, None
@@ -104,19 +105,19 @@ def execute_body(data: Any) -> tuple[dict[str, Any], str | None]:
     return inputs, parse_mode(data.get("mode"))
 
 
-def parse_mode(mode: Any) -> str | None:
+def parse_mode(mode: Any) -> RunMode | None:
     if mode is None:
         return None
     if mode not in MODES:
         raise ValidationError(f"'mode' must be one of {list(MODES)}", path="mode")
-    return mode
+    return RunMode(mode)
 
 
 def query_inputs(request: HttpRequest, schema: dict[str, Any]) -> dict[str, Any]:
     """Inputs of a GET: ``?inputs=<json>`` or plain parameters, converted by the schema's types."""
     if "inputs" in request.GET:
         try:
-            inputs = json.loads(request.GET["inputs"])
+            inputs: Any = json.loads(request.GET["inputs"])
         except ValueError as exc:
             raise ValidationError(f"'inputs' is not valid JSON: {exc}", path="inputs") from None
         except RecursionError:
@@ -126,7 +127,7 @@ def query_inputs(request: HttpRequest, schema: dict[str, Any]) -> dict[str, Any]
         check_depth(inputs, conf.get("MAX_JSON_DEPTH"), path="inputs")
         return inputs
     properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
-    inputs: dict[str, Any] = {}
+    inputs = {}
     for key in request.GET:
         if key in RESERVED_QUERY:
             continue

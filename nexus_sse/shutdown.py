@@ -67,9 +67,9 @@ def _start_drain(loop: asyncio.AbstractEventLoop, previous: Any, signum: int, fr
 async def _finish_then_stop(previous: Any, signum: int, frame: Any) -> None:
     from nexus_sse import runs
 
-    tasks = [e.task for e in list(runs._executors.values()) if e.task is not None]
+    tasks = runs.running_tasks()
     if tasks:
-        done, pending = await asyncio.wait(tasks, timeout=conf.get("SHUTDOWN_GRACE_SECONDS"))
+        _, pending = await asyncio.wait(tasks, timeout=conf.get("SHUTDOWN_GRACE_SECONDS"))
         if pending:
             logger.warning(
                 "%d run(s) still going after the grace period: they will be interrupted", len(pending)

@@ -229,7 +229,9 @@ def archive_stream(
                 yield chunk
             if last_page:
                 return
-            events = await read_archive(run_id, events[-1].seq)
+            from nexus_sse import store  # local: it imports models; sse_response must not
+
+            events = await store.read_events(run_id, events[-1].seq)
             if not events:
                 return
 
@@ -297,7 +299,9 @@ async def _follow(
                     if timeout < keepalive:
                         continue
                 if log.shared and not executor:  # queued when we attached: has a worker taken it?
-                    executor = await _executor_of(run_id)
+                    from nexus_sse import store  # local: it imports models; sse_response must not
+
+                    executor = await store.executor_of(run_id)
                 if log.shared and executor and not await log.executor_alive(executor):
                     from nexus_sse.runs import mark_interrupted  # local: runs imports streaming's peers
 
@@ -373,23 +377,11 @@ def _chunks(wires: list[bytes], limit: int = CHUNK_BYTES) -> Iterator[bytes]:
         yield b"".join(batch)
 
 
-async def read_archive(run_id: str, after: int, before: int | None = None) -> list[LogEvent]:
-    """Up to READ_BATCH archived events of a run after seq ``after`` (and before ``before``), in order."""
-    from nexus_sse import db
-    from nexus_sse.models import RunEvent
-
-    def rows() -> list[tuple]:
-        query = RunEvent.objects.filter(run_id=run_id, seq__gt=after)
-        if before is not None:
-            query = query.filter(seq__lt=before)
-        return list(query.order_by("seq").values_list("seq", "event", "data")[:READ_BATCH])
-
-    return [LogEvent(run_id, seq, event, sse.dumps(data)) for seq, event, data in await db.call(rows)]
-
-
 async def _archived(run_id: str, after: int, before: int) -> list[LogEvent]:
     """Up to READ_BATCH archived events after ``after`` (and before ``before``), without a gap."""
-    events = await read_archive(run_id, after, before)
+    from nexus_sse import store  # local: it imports models; sse_response must not
+
+    events = await store.read_events(run_id, after, before)
     for i, event in enumerate(events):
         if event.seq != after + i + 1:
             del events[i:]
@@ -397,13 +389,3 @@ async def _archived(run_id: str, after: int, before: int) -> list[LogEvent]:
     if not events:  # neither the log nor the archive has the next event: never skip it silently
         raise RuntimeError(f"run {run_id}: event {after + 1} is neither in the event log nor archived")
     return events
-
-
-async def _executor_of(run_id: str) -> str | None:
-    from nexus_sse import db
-    from nexus_sse.models import Run
-
-    return (
-        await db.call(lambda: Run.objects.filter(pk=run_id).values_list("executor", flat=True).first())
-        or None
-    )

@@ -7,7 +7,8 @@ from nexus_sse.api.urls import docs_urlpatterns
 
 app_name = "nexus_sse"
 
-# Run ids are matched as text and checked by the view: a malformed one is our JSON 404, not Django's HTML page.
+# Run ids are matched as text and checked by the view: a malformed one is our JSON 404, not
+# Django's HTML page.
 urlpatterns = [
     path("workflows/<str:name>/execute", views.execute, name="execute"),
     path("runs/<str:run_id>", views.run_detail, name="run-detail"),

@@ -6,24 +6,27 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from nexus_sse import access, conf, db, metrics, payload, registry, runs, shutdown, sse, streaming
-from nexus_sse.eventlog import LogEvent, get_event_log
+from nexus_sse import access, conf, metrics, payload, registry, runs, shutdown, store
+from nexus_sse.enums import EventType, RunMode
 from nexus_sse.exceptions import ERROR_TYPES, InternalError, NexusError, NotFound, ValidationError
-from nexus_sse.models import Run, RunEvent, Workflow
+from nexus_sse.models import Run, Workflow
+from nexus_sse.resume import Source, resume
 from nexus_sse.streaming import archive_stream, run_stream
 from nexus_sse.workflows.schema import validate_inputs
 
 logger = logging.getLogger("nexus_sse.views")
 
-View = Callable[..., Awaitable[HttpResponse]]
+#: an async view (Django's ``path`` accepts it; run streams are StreamingHttpResponses)
+View = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 
 
 def error_response(error: NexusError, run_id: str | None = None) -> JsonResponse:
@@ -37,13 +40,17 @@ def error_response(error: NexusError, run_id: str | None = None) -> JsonResponse
     return response
 
 
-def api_view(*methods: str) -> Callable[[View], View]:
-    """Allow ``methods``; turn NexusError into its JSON error and anything else into a masked 500."""
+def api_view(*methods: str, streams: bool = False) -> Callable[[View], View]:
+    """Allow ``methods``; turn NexusError into its JSON error and anything else into a masked 500.
+
+    ``streams``: the view streams a run (execute, run events). Those are refused while this process
+    drains (clients go to another), and the fast path (asgi.py) serves them: it looks for the view's
+    ``nexus_streams`` attribute."""
 
     def decorate(view: View) -> View:
         @csrf_exempt  # enforced by access.enforce_csrf for session-authenticated POSTs only
         @functools.wraps(view)
-        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in methods:
                 response = JsonResponse(
                     {"error": f"method {request.method} not allowed", "error_type": "ValidationError"},
@@ -51,7 +58,7 @@ def api_view(*methods: str) -> Callable[[View], View]:
                 )
                 response["Allow"] = ", ".join(methods)
                 return response
-            if shutdown.draining() and view.__name__ in ("execute", "run_events"):
+            if streams and shutdown.draining():
                 response = error_response(InternalError("This server is shutting down; retry on another."))
                 response.status_code = 503
                 response["Retry-After"] = "1"
@@ -66,6 +73,7 @@ def api_view(*methods: str) -> Callable[[View], View]:
                 detail = f"{type(exc).__name__}: {exc}" if conf.expose_errors() else None
                 return error_response(InternalError(detail))
 
+        wrapper.nexus_streams = streams  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
@@ -73,7 +81,7 @@ def api_view(*methods: str) -> Callable[[View], View]:
 
 def wants_stream(request: HttpRequest, mode: str | None) -> bool:
     if mode is not None:
-        return mode == "stream"
+        return mode == RunMode.STREAM
     return "text/event-stream" in request.META.get("HTTP_ACCEPT", "")
 
 
@@ -91,7 +99,7 @@ async def get_run(request: HttpRequest, run_id: str | uuid.UUID) -> Run:
     except ValueError:
         raise NotFound("no such run") from None
     await runs.recover_interrupted_once()  # after a restart, no run may look alive forever
-    run = await db.call(lambda: Run.objects.select_related("workflow").filter(pk=run_id).first())
+    run = await store.get_run(run_id)
     if run is None:
         # A run of this process may not be written yet (the in-memory log writes it with its
         # first batch of events, within ARCHIVE_INTERVAL_SECONDS).
@@ -111,8 +119,8 @@ def run_urls(request: HttpRequest, run_id: str) -> dict[str, str]:
     }
 
 
-@api_view("GET", "POST")
-async def execute(request: HttpRequest, name: str) -> HttpResponse:
+@api_view("GET", "POST", streams=True)
+async def execute(request: HttpRequest, name: str) -> HttpResponseBase:
     """Start a run of workflow ``name`` (or resume one, given Last-Event-ID) and stream or return it."""
     requested_at = time.perf_counter()
     cursor = payload.last_event_id(request)
@@ -129,12 +137,12 @@ async def execute(request: HttpRequest, name: str) -> HttpResponse:
     if request.method == "POST":
         inputs, mode = payload.execute_body(payload.read_json_body(request))
     else:
-        inputs, mode = payload.query_inputs(request, graph.input_schema), "stream"
-        if request.GET.get("mode") not in (None, "stream"):
+        inputs, mode = payload.query_inputs(request, graph.input_schema), RunMode.STREAM
+        if request.GET.get("mode") not in (None, RunMode.STREAM):
             raise ValidationError("GET always streams; use POST for mode sync or async", path="mode")
     validate_inputs(graph.input_schema, inputs)
     stream = request.method == "GET" or wants_stream(request, mode)
-    run_mode = "stream" if stream else (mode or "sync")
+    run_mode = RunMode.STREAM if stream else (mode or RunMode.SYNC)
     release = access.acquire_stream(request) if stream else None
     try:
         run = await start_run(name, workflow, graph, inputs, user, run_mode)
@@ -147,11 +155,11 @@ async def execute(request: HttpRequest, name: str) -> HttpResponse:
         return run_stream(
             run_id, 0, request=request, on_close=[release], executor=run.executor, requested_at=requested_at
         )
-    if run_mode == "async":
+    if run_mode == RunMode.ASYNC:
         return JsonResponse({"run_id": run_id, "status": "pending", **run_urls(request, run_id)}, status=202)
     end = await runs.wait_for_end(run_id)
     data = end.data
-    if end.event == "error":
+    if end.event == EventType.ERROR:
         error_cls = ERROR_TYPES.get(data["error_type"], InternalError)
         return error_response(error_cls(data["error"]), run_id=run_id)
     return JsonResponse(
@@ -179,44 +187,21 @@ async def start_run(name: str, workflow: Workflow, graph: Any, inputs: dict, use
         return await runs.start(workflow, graph, inputs, user=user, mode=mode)
 
 
-async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponse:
-    """Stream a run's events after seq ``after``: from the log while it holds the run, else the archive."""
+async def attach(request: HttpRequest, run: Run, after: int) -> HttpResponseBase:
+    """Stream a run's events after seq ``after``, as resume decides: from the log or the archive."""
     run_id = str(run.pk)
-    log = get_event_log()
-    last = await log.last_event(run_id)
-    if not run.finished and run.executor and not await log.executor_alive(run.executor):
-        await runs.mark_interrupted(run)
-        last = await log.last_event(run_id)
-    elif last is None and not run.finished:
-        return run_stream(
-            run_id, after, request=request, on_close=[access.acquire_stream(request)], executor=run.executor
-        )
-    if last is not None:
-        if after > last.seq:
-            raise ValidationError(
-                f"Last-Event-ID is ahead of the run (last seq {last.seq})", path="Last-Event-ID"
-            )
-        if last.terminal and after >= last.seq:
-            return HttpResponse(status=204)
-        return run_stream(
-            run_id, after, request=request, on_close=[access.acquire_stream(request)], executor=run.executor
-        )
-    events = await streaming.read_archive(run_id, after)
-    if not events:
-        last_row = await db.call(lambda: RunEvent.objects.filter(run_id=run_id).order_by("-seq").first())
-        if last_row is None or after == last_row.seq:
-            return HttpResponse(status=204)
-        interrupted = last_row.event == "error" and last_row.data.get("error") == "interrupted"
-        if after < last_row.seq or not interrupted:
-            raise ValidationError("Last-Event-ID is ahead of the run", path="Last-Event-ID")
-        # The client saw events that died with their process before being archived: it has not
-        # seen how the run ended, so send the terminal event rather than leave it waiting.
-        events = [LogEvent(run_id, last_row.seq, last_row.event, sse.dumps(last_row.data))]
-    return archive_stream(run_id, events, request=request)
+    how = await resume(run, after)
+    if how.source is Source.NOTHING:
+        return HttpResponse(status=204)
+    if how.source is Source.ARCHIVE:
+        return archive_stream(run_id, how.first, request=request)
+    return run_stream(
+        run_id, after, request=request, on_close=[access.acquire_stream(request)], executor=run.executor
+    )
 
 
-@api_view("GET")
-async def run_events(request: HttpRequest, run_id: str) -> HttpResponse:
+@api_view("GET", streams=True)
+async def run_events(request: HttpRequest, run_id: str) -> HttpResponseBase:
     """Attach to a run: replay its events (after Last-Event-ID, if given), then follow it live."""
     run = await get_run(request, run_id)
     cursor = payload.last_event_id(request)

@@ -20,7 +20,7 @@ def _task_decorator() -> Any:
     try:
         from django.tasks import task
     except ImportError:  # Django 5.2: the backport
-        from django_tasks import task
+        from django_tasks import task  # type: ignore[no-redef]
     return task
 
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from django.utils import timezone
 
-from nexus_sse import streaming
+from nexus_sse import store, streaming
 from nexus_sse.models import Run, RunEvent, Workflow
 from tests.test_fast_path import asgi_messages, body_messages
 
@@ -32,14 +32,15 @@ def archived_run() -> str:
 def pages(monkeypatch):
     """A page of 10 events, and the cursor of every archive read."""
     monkeypatch.setattr(streaming, "READ_BATCH", 10)
+    monkeypatch.setattr(store, "READ_BATCH", 10)
     reads: list[int] = []
-    real = streaming.read_archive
+    real = store.read_events
 
     async def counting(run_id, after, before=None):
         reads.append(after)
         return await real(run_id, after, before)
 
-    monkeypatch.setattr(streaming, "read_archive", counting)
+    monkeypatch.setattr(store, "read_events", counting)
     return reads
 
 

@@ -210,17 +210,18 @@ async def test_a_run_far_ahead_of_its_archive_waits_for_it_and_loses_nothing(wor
     import asyncio
     import threading
 
-    from nexus_sse import archive, registry, runs
+    from nexus_sse import executor as executor_module
+    from nexus_sse import registry, runs, store
     from nexus_sse.models import Workflow
 
     gate = threading.Event()
-    real = archive.insert_events_of
+    real = store.insert_events_of
 
     def held(*args, **kwargs):
         gate.wait(30)  # the database thread blocks here: "the database is slow"
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(archive, "insert_events_of", held)
+    monkeypatch.setattr(store, "insert_events_of", held)
     count = 5000
     with override_settings(NEXUS_SSE={"ARCHIVE_BATCH_SIZE": 100, "ARCHIVE_INTERVAL_SECONDS": 60.0}):
         workflow = await asyncio.to_thread(Workflow.objects.get, slug="tokens")
@@ -228,7 +229,7 @@ async def test_a_run_far_ahead_of_its_archive_waits_for_it_and_loses_nothing(wor
             workflow, registry.graph_for(workflow), {"count": count, "delay": 0}, mode="async"
         )
         executor = runs.local_executor(str(run.pk))
-        bound = 100 * runs.ARCHIVE_BACKLOG_BATCHES
+        bound = 100 * executor_module.ARCHIVE_BACKLOG_BATCHES
         seen, still = -1, 0
         for _ in range(20_000):  # event-loop turns, not time: a run that could go on would, each turn
             await asyncio.sleep(0)

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from django.db import IntegrityError, transaction
 
-from nexus_sse import archive, db
+from nexus_sse import db, store
 from nexus_sse.eventlog import LogEvent
 from nexus_sse.models import Run, RunEvent, Workflow
 
@@ -22,7 +22,7 @@ def new_run() -> Run:
 
 
 def event(run_id: str, seq: int) -> list[LogEvent]:
-    return [LogEvent(run_id, seq, "progress", '{"n": %d}' % seq)]
+    return [LogEvent(run_id, seq, "progress", f'{{"n": {seq}}}')]
 
 
 @pytest.fixture
@@ -31,9 +31,9 @@ def batches(monkeypatch):
     sizes: list[int] = []
     real = db._write_together
 
-    def recording(writes):
+    def recording(writes, *args):
         sizes.append(len(writes))
-        return real(writes)
+        return real(writes, *args)
 
     monkeypatch.setattr(db, "_write_together", recording)
     return sizes
@@ -46,7 +46,7 @@ async def hold_a_first_write(run_id: str) -> tuple[asyncio.Future, threading.Eve
     def held(*args):
         entered.set()
         release.wait(10)
-        archive.insert_events(*args)
+        store.insert_events(*args)
 
     first = asyncio.ensure_future(db.write(held, run_id, event(run_id, 1)))
     await asyncio.to_thread(entered.wait, 10)  # the first write is on the database thread now
@@ -58,7 +58,7 @@ async def test_writes_that_arrive_during_a_commit_share_the_next_one(batches):
     run_id = str(run.pk)
     first, release = await hold_a_first_write(run_id)
     rest = [
-        asyncio.ensure_future(db.write(archive.insert_events, run_id, event(run_id, seq)))
+        asyncio.ensure_future(db.write(store.insert_events, run_id, event(run_id, seq)))
         for seq in range(2, 7)
     ]
     await asyncio.sleep(0)  # let them queue (no thread is waited on here: they only append to a list)
@@ -77,14 +77,14 @@ async def test_a_failing_write_fails_alone_and_the_others_are_kept(batches):
 
     def broken(*args):  # atomic by itself, as db.write asks: its insert goes when it raises
         with transaction.atomic(savepoint=False):
-            archive.insert_events(*args)
+            store.insert_events(*args)
             raise ValueError("this write is broken")
 
     missing_run = str(uuid.uuid4())  # a foreign key that fails only at commit time
     first, release = await hold_a_first_write(run_id)
-    good = [asyncio.ensure_future(db.write(archive.insert_events, run_id, event(run_id, s))) for s in (2, 3)]
+    good = [asyncio.ensure_future(db.write(store.insert_events, run_id, event(run_id, s))) for s in (2, 3)]
     bad = asyncio.ensure_future(db.write(broken, run_id, event(run_id, 4)))
-    orphan = asyncio.ensure_future(db.write(archive.insert_events, missing_run, event(missing_run, 1)))
+    orphan = asyncio.ensure_future(db.write(store.insert_events, missing_run, event(missing_run, 1)))
     await asyncio.sleep(0)
     release.set()
     await asyncio.gather(first, *good)
@@ -104,16 +104,16 @@ async def test_consecutive_writes_of_one_kind_go_out_as_one_statement(batches, m
     run = await asyncio.to_thread(new_run)
     run_id = str(run.pk)
     together: list[list] = []
-    real = archive.insert_events_of
+    real = store.insert_events_of
 
-    def recording(runs, alias="default"):
+    def recording(runs, alias=None):
         together.append([(rid, [e.seq for e in events]) for rid, events in runs])
         return real(runs, alias)
 
-    monkeypatch.setattr(archive, "insert_events_of", recording)
+    monkeypatch.setattr(store, "insert_events_of", recording)
     first, release = await hold_a_first_write(run_id)
     rest = [
-        asyncio.ensure_future(db.write(archive.insert_events, run_id, event(run_id, seq)))
+        asyncio.ensure_future(db.write(store.insert_events, run_id, event(run_id, seq)))
         for seq in range(2, 6)
     ]
     await asyncio.sleep(0)
@@ -131,14 +131,12 @@ async def test_consecutive_writes_of_one_kind_go_out_as_one_statement(batches, m
 
 
 async def test_runs_saved_together_are_stored_as_runs_saved_alone(batches):
-    from nexus_sse import runs
-
     workflow = await asyncio.to_thread(
         lambda: Workflow.objects.create(slug=f"w{uuid.uuid4().hex[:8]}", definition={"nodes": []})
     )
 
     def unsaved(n: int) -> tuple[Run, list[LogEvent]]:
-        run = runs.new_run(workflow, "stream", {"n": n})
+        run = Run.new(workflow, "stream", {"n": n})
         run.status, run.result, run.outputs, run.execution_time = (
             Run.Status.COMPLETED,
             {"r": n},
@@ -147,18 +145,18 @@ async def test_runs_saved_together_are_stored_as_runs_saved_alone(batches):
         )
         rid = str(run.pk)
         return run, [
-            LogEvent(rid, 1, "start", '{"n": %d}' % n),
-            LogEvent(rid, 2, "complete", '{"r": %d}' % n),
+            LogEvent(rid, 1, "start", f'{{"n": {n}}}'),
+            LogEvent(rid, 2, "complete", f'{{"r": {n}}}'),
         ]
 
     alone, *shared = [unsaved(n) for n in range(4)]
     blocker = await asyncio.to_thread(new_run)
     first, release = await hold_a_first_write(str(blocker.pk))
-    writes = [asyncio.ensure_future(db.write(runs._save_run, *args)) for args in shared]
+    writes = [asyncio.ensure_future(db.write(store.save_run, *args)) for args in shared]
     await asyncio.sleep(0)
     release.set()
     await asyncio.gather(first, *writes)
-    await db.write(runs._save_run, *alone)
+    await db.write(store.save_run, *alone)
     assert batches == [1, 3, 1]
 
     def stored(run: Run) -> tuple:

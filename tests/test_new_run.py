@@ -1,4 +1,4 @@
-"""runs.new_run builds Runs positionally (fast); it must give what the keyword constructor gives."""
+"""Run.new builds Runs positionally (fast); it must give what the keyword constructor gives."""
 
 import asyncio
 import os
@@ -8,9 +8,9 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from nexus_sse import runs
 from nexus_sse.eventlog.base import EXECUTOR_ID
 from nexus_sse.models import Run, Workflow
+from nexus_sse.run_ids import new_run_id
 from tests import factories
 
 
@@ -18,7 +18,7 @@ from tests import factories
 def test_new_run_equals_a_run_built_with_keywords():
     workflow = Workflow.objects.create(slug="w", version="2.1.0", definition={"nodes": []})
     user = factories.user("ann")
-    fast = runs.new_run(workflow, "async", {"x": 1}, user)
+    fast = Run.new(workflow, "async", {"x": 1}, user)
     slow = Run(
         workflow=workflow,
         workflow_version=workflow.version,
@@ -39,19 +39,37 @@ def test_new_run_equals_a_run_built_with_keywords():
     assert Run.objects.get(pk=fast.pk).inputs == {"x": 1}
 
 
-def test_new_run_refuses_to_build_runs_once_the_model_changed(monkeypatch):
-    runs._check_run_fields.cache_clear()
-    monkeypatch.setattr(runs, "_RUN_FIELDS", runs._RUN_FIELDS[:-1])
-    with pytest.raises(RuntimeError, match="out of date"):
-        runs.new_run(Workflow(slug="w", pk=1), "stream", {})
-    runs._check_run_fields.cache_clear()
+#: Run's columns in the order Run.new passes its positional values
+RUN_FIELDS = (
+    "id",
+    "workflow_id",
+    "workflow_version",
+    "status",
+    "mode",
+    "inputs",
+    "result",
+    "outputs",
+    "error",
+    "error_type",
+    "user_id",
+    "executor",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "execution_time",
+)
+
+
+def test_run_new_is_out_of_date_once_runs_columns_change():
+    """When this fails, Run's fields changed: update Run.new's positional values, then this list."""
+    assert tuple(f.attname for f in Run._meta.concrete_fields) == RUN_FIELDS
 
 
 # The child only writes 16 bytes to a pipe and exits: no lock of the parent's threads is touched.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_run_ids_are_time_ordered_uuid7s_and_a_forked_child_does_not_repeat_its_parents():
     before = time.time_ns() // 1_000_000
-    ids = [runs.new_run_id() for _ in range(1000)]  # more than one refill of the random bytes
+    ids = [new_run_id() for _ in range(1000)]  # more than one refill of the random bytes
     after = time.time_ns() // 1_000_000
     assert (
         len(set(ids)) == 1000
@@ -61,16 +79,16 @@ def test_run_ids_are_time_ordered_uuid7s_and_a_forked_child_does_not_repeat_its_
     stamps = [i.int >> 80 for i in ids]  # the first 48 bits: Unix time in ms
     assert before <= stamps[0] and stamps[-1] <= after
     assert len({i.int & ((1 << 62) - 1) for i in ids}) == 1000  # and the random part differs
-    runs.new_run_id()  # the buffer holds bytes now
+    new_run_id()  # the buffer holds bytes now
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its next id, to the parent
-        os.write(write, runs.new_run_id().bytes)
+        os.write(write, new_run_id().bytes)
         os._exit(0)
     os.close(write)
     child = uuid.UUID(bytes=os.read(read, 16))
     os.waitpid(pid, 0)
-    assert child != runs.new_run_id()
+    assert child != new_run_id()
 
 
 @pytest.mark.django_db(transaction=True)

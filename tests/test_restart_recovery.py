@@ -34,10 +34,12 @@ def test_a_cursor_past_the_archive_of_an_interrupted_run_still_gets_its_end(work
     from nexus_sse.models import RunEvent
 
     # tokens 50 ms apart, archived once a second: the client reads 30 (1.5 s) while ~20 are archived
-    with ServerProcess("uvicorn", overrides={"ARCHIVE_INTERVAL_SECONDS": 1.0}) as first:
-        with httpx.Client(base_url=first.url, timeout=15) as client:
-            seen = take(client, "GET", "/workflows/tokens/execute?count=200&delay=0.05", limit=30)
-            first.kill()
+    with (
+        ServerProcess("uvicorn", overrides={"ARCHIVE_INTERVAL_SECONDS": 1.0}) as first,
+        httpx.Client(base_url=first.url, timeout=15) as client,
+    ):
+        seen = take(client, "GET", "/workflows/tokens/execute?count=200&delay=0.05", limit=30)
+        first.kill()
     run_id = seen[0].json()["run_id"]
     archived = RunEvent.objects.filter(run_id=run_id).count()
     assert 0 < archived < len(seen), "precondition: the client is ahead of the archive"
@@ -72,8 +74,8 @@ async def test_recovery_that_failed_is_tried_again_by_the_next_request(monkeypat
             raise EventLogUnavailable()
         return 0
 
-    monkeypatch.setattr(runs, "_recovered", False)
-    monkeypatch.setattr(runs, "recover_interrupted", recover)
+    monkeypatch.setattr(runs.manager, "_recovered", False)
+    monkeypatch.setattr(runs.manager, "recover_interrupted", recover)
     with pytest.raises(EventLogUnavailable):
         await runs.recover_interrupted_once()
     await runs.recover_interrupted_once()
@@ -92,9 +94,9 @@ async def test_the_first_requests_of_a_process_share_one_recovery(monkeypatch):
         await release.wait()
         return 0
 
-    monkeypatch.setattr(runs, "_recovered", False)
-    monkeypatch.setattr(runs, "_recovering", None)
-    monkeypatch.setattr(runs, "recover_interrupted", recover)
+    monkeypatch.setattr(runs.manager, "_recovered", False)
+    monkeypatch.setattr(runs.manager, "_recovering", None)
+    monkeypatch.setattr(runs.manager, "recover_interrupted", recover)
     waiting = [asyncio.ensure_future(runs.recover_interrupted_once()) for _ in range(10)]
     await asyncio.sleep(0)  # all ten are waiting on the recovery now
     release.set()

@@ -10,7 +10,7 @@ import uuid
 from abc import ABC, abstractmethod
 from typing import Any
 
-TERMINAL_EVENTS = frozenset({"complete", "error"})
+from nexus_sse.enums import TERMINAL_EVENTS
 
 #: most events one ``wait_after`` returns: a reader far behind gets its backlog in batches, so
 #: neither the log nor the stream ever copies a whole long run at once
