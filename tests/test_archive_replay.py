@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from django.utils import timezone
 
-from nexus_sse import streaming
+from nexus_sse import follower, streaming
 from nexus_sse.models import Run, RunEvent, Workflow
 from tests.test_fast_path import asgi_messages, body_messages
 
@@ -31,15 +31,16 @@ def archived_run() -> str:
 @pytest.fixture
 def pages(monkeypatch):
     """A page of 10 events, and the cursor of every archive read."""
-    monkeypatch.setattr(streaming, "READ_BATCH", 10)
+    monkeypatch.setattr(follower, "READ_BATCH", 10)
     reads: list[int] = []
-    real = streaming.read_archive
+    real = follower.read_events
 
     async def counting(run_id, after, before=None):
         reads.append(after)
         return await real(run_id, after, before)
 
-    monkeypatch.setattr(streaming, "read_archive", counting)
+    monkeypatch.setattr(streaming, "read_archive", counting)  # the view's first page
+    monkeypatch.setattr(follower, "read_events", counting)  # the pages after it
     return reads
 
 
