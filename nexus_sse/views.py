@@ -264,3 +264,7 @@ async def run_cancel(request: HttpRequest, run_id: str) -> HttpResponse:
     return JsonResponse(
         {"run_id": str(run.pk), "status": status}, status=202 if status == "cancelling" else 200
     )
+
+
+# The fast path (nexus_sse.asgi) serves these views itself.
+execute.nexus_streams = run_events.nexus_streams = True  # type: ignore[attr-defined]
