@@ -69,7 +69,7 @@ class RunFollower:
         "retry",
         "run_id",
         "timeout",
-    )  # fmt: skip
+    )
     log: BaseEventLog
     keepalive: float
     #: how long to wait on the log before the stream counts as idle
