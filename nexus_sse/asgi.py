@@ -10,7 +10,8 @@ signed stream tokens), checks CSRF itself, and does its database work on its own
 So :class:`FastPathApplication` serves a request itself when all of these hold, and hands it to the
 wrapped Django application untouched otherwise:
 
-* it is an HTTP GET or POST whose path resolves to one of those two views (any URL prefix);
+* it is an HTTP GET or POST whose path resolves to one of those two views (any URL prefix): a view
+  whose ``nexus_streams`` attribute is true (``views.api_view(..., streams=True)`` sets it);
 * it has no ``Cookie`` header (no session, so no session authentication or CSRF to run) and no
   ``Origin`` header (CORS is django-cors-headers' job);
 * its ``Host`` passes ``ALLOWED_HOSTS``, and no ``SECURE_SSL_REDIRECT``, ``PREPEND_WWW`` or
@@ -34,12 +35,14 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpResponseBase
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import Resolver404, get_resolver, set_script_prefix
 
 from nexus_sse import conf, sse
+from nexus_sse.streaming import run_callbacks
 
 ASGIApp = Any  # an ASGI 3 callable: (scope, receive, send) -> awaitable
+Response = HttpResponse | StreamingHttpResponse
 
 
 class _Watch:
@@ -49,7 +52,9 @@ class _Watch:
     to stop it and an exception group to catch.)"""
 
     def __init__(self, receive: Any) -> None:
-        self.task = asyncio.current_task()
+        task = asyncio.current_task()
+        assert task is not None  # (an ASGI server calls its application in a task)
+        self.task = task
         #: whether a disconnect still cancels the response (not once its last message is going out:
         #: servers report "disconnect" after a complete response, and the stream's cleanup must run)
         self.watching = True
@@ -84,9 +89,6 @@ class FastPathApplication:
 
     def __init__(self, application: ASGIApp) -> None:
         self.application = application
-        from nexus_sse import views
-
-        self.views = frozenset((views.execute, views.run_events))
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         prepared = self.prepare(scope) if scope["type"] == "http" else None
@@ -117,7 +119,7 @@ class FastPathApplication:
         except (DisallowedHost, UnicodeDecodeError):
             return None
         match = _resolve(settings.ROOT_URLCONF, request.path_info)
-        if match is None or match.func not in self.views:
+        if match is None or not getattr(match.func, "nexus_streams", False):
             return None
         request.resolver_match = match
         return [(request, match, body)]
@@ -134,14 +136,17 @@ class FastPathApplication:
         finally:
             watch.stop()
 
-    async def call_view(self, prepared: list) -> HttpResponseBase:
+    async def call_view(self, prepared: list) -> Response:
         request, match, _ = prepared.pop()
         set_script_prefix(request.script_name)  # reverse() in the views builds URLs under it
         return await match.func(request, *match.args, **match.kwargs)
 
     async def read_body(self, receive: Any, body: io.BytesIO) -> bool:
         """Read the request body into ``body`` (False if the client left). Past MAX_BODY_BYTES the
-        rest is not read: the view answers 413 from the first MAX_BODY_BYTES + 1 bytes."""
+        rest is not read: the view answers 413 from the first MAX_BODY_BYTES + 1 bytes.
+
+        (Not ``ASGIHandler.read_body``: it reads the whole body, whatever its size, into a spooled
+        temporary file, and raises for a client that left.)"""
         limit = conf.get("MAX_BODY_BYTES") + 1
         size = 0
         while True:
@@ -156,17 +161,18 @@ class FastPathApplication:
                 body.seek(0)
                 return True
 
-    async def respond(self, holder: list[HttpResponseBase], send: Any, watch: _Watch) -> None:
+    async def respond(self, holder: list[Response], send: Any, watch: _Watch) -> None:
         """Send the response in ``holder`` (taken out of it: a stream keeps only its body)."""
         response = holder.pop()
         await send(_start_message(response))
-        if not response.streaming:
+        if not isinstance(response, StreamingHttpResponse):
             watch.watching = False
             await send({"type": "http.response.body", "body": response.content})
             return
         # Our SSE responses yield bytes already: iterate them directly rather than through
         # StreamingHttpResponse's two wrapping generators.
-        chunks = getattr(response, "chunks", None) or aiter(response)
+        # (Either is an async generator, which aclosing needs; typed as Django's __aiter__ is, it is not.)
+        chunks: Any = getattr(response, "chunks", None) or aiter(response)
         callbacks = getattr(response, "on_close", [])
         del response
         ended = False
@@ -184,11 +190,12 @@ class FastPathApplication:
                 await send({"type": "http.response.body"})
         finally:
             # What response.close() runs, less request_finished: no request_started was sent.
-            while callbacks:
-                callbacks.pop(0)()
+            run_callbacks(callbacks)
 
 
-def _start_message(response: HttpResponseBase) -> dict:
+def _start_message(response: Response) -> dict:
+    """The ``http.response.start`` message, headers as Django's handler encodes them (in
+    ``ASGIHandler.send_response``, whose body half does not fit: see respond)."""
     headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
     headers += [(b"Set-Cookie", c.OutputString().encode("ascii")) for c in response.cookies.values()]
     return {"type": "http.response.start", "status": response.status_code, "headers": headers}

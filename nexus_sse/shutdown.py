@@ -1,6 +1,7 @@
 """Graceful shutdown: on SIGTERM, streams end cleanly and clients resume elsewhere.
 
-The first request installs a SIGTERM handler in front of the server's own (uvicorn's, daphne's). On
+The first stream installs a SIGTERM handler in front of the server's own (uvicorn's, daphne's), from
+``RunFollower.start``; nexus_sse/follower.py says why there. On
 SIGTERM: the process is *draining* — open streams end with a ``retry:`` hint and no terminal event (the
 client reconnects with Last-Event-ID, to another process behind the load balancer), new stream and
 execute requests get 503 with Retry-After, and runs executing here get SHUTDOWN_GRACE_SECONDS to finish

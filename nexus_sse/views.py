@@ -19,6 +19,7 @@ from nexus_sse import access, conf, metrics, payload, registry, runs, shutdown, 
 from nexus_sse.enums import EventType, RunMode
 from nexus_sse.exceptions import ERROR_TYPES, InternalError, NexusError, NotFound, ValidationError
 from nexus_sse.models import Run, Workflow
+from nexus_sse.responses import error_response
 from nexus_sse.resume import Source, resume
 from nexus_sse.streaming import archive_stream, run_stream
 from nexus_sse.workflows.schema import validate_inputs
@@ -27,17 +28,6 @@ logger = logging.getLogger("nexus_sse.views")
 
 #: an async view (Django's ``path`` accepts it; run streams are StreamingHttpResponses)
 View = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
-
-
-def error_response(error: NexusError, run_id: str | None = None) -> JsonResponse:
-    body = error.as_dict()
-    if run_id:
-        body["run_id"] = run_id
-    retry_after = body.pop("retry_after", None)
-    response = JsonResponse(body, status=error.status)
-    if retry_after is not None:
-        response["Retry-After"] = str(max(1, round(retry_after)))
-    return response
 
 
 def api_view(*methods: str, streams: bool = False) -> Callable[[View], View]:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from django.utils import timezone
 
-from nexus_sse import store, streaming
+from nexus_sse import follower, store
 from nexus_sse.models import Run, RunEvent, Workflow
 from tests.test_fast_path import asgi_messages, body_messages
 
@@ -31,7 +31,7 @@ def archived_run() -> str:
 @pytest.fixture
 def pages(monkeypatch):
     """A page of 10 events, and the cursor of every archive read."""
-    monkeypatch.setattr(streaming, "READ_BATCH", 10)
+    monkeypatch.setattr(follower, "READ_BATCH", 10)
     monkeypatch.setattr(store, "READ_BATCH", 10)
     reads: list[int] = []
     real = store.read_events
@@ -40,7 +40,7 @@ def pages(monkeypatch):
         reads.append(after)
         return await real(run_id, after, before)
 
-    monkeypatch.setattr(store, "read_events", counting)
+    monkeypatch.setattr(store, "read_events", counting)  # the view's first page and the pages after it
     return reads
 
 

@@ -11,8 +11,8 @@ from nexus_sse.checks import check_settings
 from nexus_sse.eventlog import get_event_log
 from nexus_sse.eventlog.base import READ_BATCH
 from nexus_sse.eventlog.memory import MemoryEventLog
+from nexus_sse.follower import CHUNK_BYTES, HELD_SECONDS, _chunks, _too_slow
 from nexus_sse.models import RunEvent
-from nexus_sse.streaming import CHUNK_BYTES, HELD_SECONDS, _chunks, _too_slow
 
 RUN = "3f2c9a4e-5b6d-41d1-9e2f-0a1b2c3d4e5f"
 

@@ -32,7 +32,7 @@ def typed(count: int, ratio: float = 0.5, flag: bool = False, name: str = "x") -
 def optional(
     meta: dict | None = None,
     tags: list[str] | None = None,
-    limit: Optional[int] = None,
+    limit: int | None = None,
     scores: dict[str, float] | None = None,
     either: int | str = 0,
     later: Undefined | None = None,  # noqa: F821 (a name get_type_hints cannot resolve)

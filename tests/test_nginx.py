@@ -84,18 +84,20 @@ def proxy(django_db_setup):
 
 def test_events_arrive_one_by_one_through_nginx(proxy, workflows):
     arrivals = []
-    with httpx.Client(base_url=proxy, timeout=15) as client:
-        with connect_sse(
+    with (
+        httpx.Client(base_url=proxy, timeout=15) as client,
+        connect_sse(
             client,
             "POST",
             "/workflows/tokens/execute",
             headers=ACCEPT_SSE,
             json={"inputs": {"count": 6, "delay": 0.2}},
-        ) as source:
-            assert source.response.headers["content-type"] == "text/event-stream; charset=utf-8"
-            for event in source.iter_sse():
-                if event.event == "token":
-                    arrivals.append(time.monotonic())
+        ) as source,
+    ):
+        assert source.response.headers["content-type"] == "text/event-stream; charset=utf-8"
+        for event in source.iter_sse():
+            if event.event == "token":
+                arrivals.append(time.monotonic())
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
     assert len(arrivals) == 6
     assert all(0.12 < gap < 0.4 for gap in gaps), gaps  # about 200 ms each, not one batch at the end

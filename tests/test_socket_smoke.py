@@ -5,15 +5,17 @@ from httpx_sse import connect_sse
 
 
 def test_post_stream_of_chat_reaches_complete(live):
-    with httpx.Client(base_url=live, timeout=10) as client:
-        with connect_sse(
+    with (
+        httpx.Client(base_url=live, timeout=10) as client,
+        connect_sse(
             client,
             "POST",
             "/workflows/chat/execute",
             json={"inputs": {"message": "Hello!"}},
             headers={"Accept": "text/event-stream"},
-        ) as source:
-            events = [(e.event, e.json(), e.id) for e in source.iter_sse() if e.data]
+        ) as source,
+    ):
+        events = [(e.event, e.json(), e.id) for e in source.iter_sse() if e.data]
     names = [name for name, _, _ in events]
     assert names[0] == "start" and names[-1] == "complete"
     assert "token" in names
