@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -94,7 +95,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-NEXUS_SSE = {
+NEXUS_SSE: dict[str, Any] = {
     "KEEPALIVE_SECONDS": float(os.environ.get("NEXUS_SSE_KEEPALIVE", "15")),
 }
 

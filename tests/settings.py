@@ -4,11 +4,12 @@ Server subprocesses started by ``tests/live.py`` use these settings with NEXUS_T
 open the test database) and NEXUS_TEST_OVERRIDES, a JSON dict merged into NEXUS_SSE.
 """
 
+import importlib.util
 import json
 import os
 
 from project.settings import *  # noqa: F403
-from project.settings import BASE_DIR
+from project.settings import BASE_DIR, DATABASES, INSTALLED_APPS
 
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
@@ -48,9 +49,7 @@ NEXUS_SSE = {
 CORS_ALLOWED_ORIGINS = ["https://allowed.example"]
 
 # The worker tier (tests/test_worker.py): Django's tasks framework with django-tasks-db's database backend.
-try:
-    import django.tasks
-except ImportError:
+if importlib.util.find_spec("django.tasks") is None:
     INSTALLED_APPS = [*INSTALLED_APPS, "django_tasks"]  # Django 5.2: the backport
 INSTALLED_APPS = [*INSTALLED_APPS, "django_tasks_db"]
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "nexus_sse"]}}

@@ -247,13 +247,15 @@ def test_idle_streams_hold_no_threads_and_a_closed_one_frees_its_slot(fast):
 
 def test_the_fast_path_serves_under_a_root_path(django_db_setup, workflows):
     # uvicorn --root-path: a proxy strips /mount before the request reaches us; URLs we hand out carry it.
-    with ServerProcess("uvicorn", overrides=OVERRIDES, args=("--root-path", "/mount")) as server:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            started = client.post("/workflows/greet/execute", json={"inputs": {"name": "R"}, "mode": "async"})
-            assert started.status_code == 202 and not served_by_django(started)
-            body = started.json()
-            assert body["events_url"] == f"/mount/runs/{body['run_id']}/events"
-            events = take(client, "GET", body["events_url"].removeprefix("/mount"))
+    with (
+        ServerProcess("uvicorn", overrides=OVERRIDES, args=("--root-path", "/mount")) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        started = client.post("/workflows/greet/execute", json={"inputs": {"name": "R"}, "mode": "async"})
+        assert started.status_code == 202 and not served_by_django(started)
+        body = started.json()
+        assert body["events_url"] == f"/mount/runs/{body['run_id']}/events"
+        events = take(client, "GET", body["events_url"].removeprefix("/mount"))
     assert events[-1].event == "complete" and events[-1].json()["result"] == {"result": "Hello, R!"}
 
 
@@ -363,7 +365,7 @@ async def test_an_event_log_outage_mid_stream_ends_it_with_an_error_that_names_t
     real = log.wait_after
     calls = []
 
-    async def failing_after_the_first(run_id, seq, timeout):
+    async def failing_after_the_first(run_id, seq, timeout):  # noqa: ASYNC109 (wait_after's signature)
         calls.append(seq)
         if len(calls) > 1:
             raise EventLogUnavailable(

@@ -1,5 +1,6 @@
 """Two server processes sharing Redis and one database: any process serves any run."""
 
+import itertools
 import random
 import threading
 import time
@@ -212,6 +213,6 @@ def test_chaos_every_client_gets_every_event_once_in_order(pair, workflows):
         archived = list(RunEvent.objects.filter(run_id=run_id).order_by("seq").values_list("seq", flat=True))
         lost += len(set(archived) - set(seqs))
         duplicated += len(seqs) - len(set(seqs))
-        disordered += sum(1 for x, y in zip(seqs, seqs[1:]) if y <= x)
+        disordered += sum(1 for x, y in itertools.pairwise(seqs) if y <= x)
     assert len(results) == 12
     assert (lost, duplicated, disordered) == (0, 0, 0)

@@ -1,5 +1,6 @@
 """The shipped nginx config (deploy/nginx-nexus.conf) in front of two server processes."""
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -52,7 +53,8 @@ def proxy(django_db_setup):
             http {{
                 access_log off;
                 client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy;
-                fastcgi_temp_path {prefix}/fastcgi; uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
+                fastcgi_temp_path {prefix}/fastcgi; uwsgi_temp_path {prefix}/uwsgi;
+                scgi_temp_path {prefix}/scgi;
                 include {prefix}/site.conf;
             }}""")
         user = "root" if os.geteuid() == 0 else None
@@ -74,7 +76,7 @@ def proxy(django_db_setup):
                 break
             except httpx.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"nginx did not start: {process.stdout.read().decode()}")
+                    raise RuntimeError(f"nginx did not start: {process.stdout.read().decode()}") from None
         try:
             yield url
         finally:
@@ -98,7 +100,7 @@ def test_events_arrive_one_by_one_through_nginx(proxy, workflows):
         for event in source.iter_sse():
             if event.event == "token":
                 arrivals.append(time.monotonic())
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert len(arrivals) == 6
     assert all(0.12 < gap < 0.4 for gap in gaps), gaps  # about 200 ms each, not one batch at the end
 

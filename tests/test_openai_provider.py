@@ -120,7 +120,7 @@ async def test_cancelling_the_consumer_closes_the_connection(fake):
     got = asyncio.Event()
 
     async def consume():
-        async for chunk in provider(fake).stream(model="fake-slow", messages=MESSAGES):
+        async for _chunk in provider(fake).stream(model="fake-slow", messages=MESSAGES):
             got.set()
 
     task = asyncio.ensure_future(consume())

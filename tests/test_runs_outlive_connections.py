@@ -74,10 +74,12 @@ def test_a_finished_run_replays_from_the_database_on_a_process_that_never_held_i
         client, "POST", "/workflows/tokens/execute", json=TOKENS, headers=ACCEPT_SSE
     )
     run_id = response.headers["x-run-id"]
-    with ServerProcess(server.kind, overrides=OVERRIDES) as other:  # its in-memory log is empty
-        with httpx.Client(base_url=other.url, timeout=15) as c:
-            _, replay = raw_stream(c, "GET", f"/runs/{run_id}/events")
-            _, tail = raw_stream(c, "GET", f"/workflows/tokens/execute?lastEventId={run_id}:10")
+    with (
+        ServerProcess(server.kind, overrides=OVERRIDES) as other,  # its in-memory log is empty
+        httpx.Client(base_url=other.url, timeout=15) as c,
+    ):
+        _, replay = raw_stream(c, "GET", f"/runs/{run_id}/events")
+        _, tail = raw_stream(c, "GET", f"/workflows/tokens/execute?lastEventId={run_id}:10")
     # the same events: ids, names, data (PostgreSQL's jsonb may order a payload's keys differently)
     assert same_events(replay, original)
     assert same_events(tail, b"retry: 3000\n\n" + original[original.index(f"id: {run_id}:11\n".encode()) :])

@@ -140,9 +140,8 @@ def test_expired_stream_tokens_are_refused(url):
     payload = token.rsplit(":", 2)[0]
     expired = _sign_at(payload, signing.b62_encode(int(time.time()) - 600))  # 10 min ago; lifetime is 5
     with httpx.Client(base_url=url, timeout=10) as client:
-        fresh = client.get(
-            f"/workflows/greet/execute?stream_token={_sign_at(payload, signing.b62_encode(int(time.time())))}&name=x"
-        )
+        now = _sign_at(payload, signing.b62_encode(int(time.time())))
+        fresh = client.get(f"/workflows/greet/execute?stream_token={now}&name=x")
         response = client.get(f"/workflows/greet/execute?stream_token={expired}&name=x")
     assert fresh.status_code == 200
     assert response.status_code == 401 and "expired" in response.json()["error"]
