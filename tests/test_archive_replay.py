@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from nexus_sse import follower, store
 from nexus_sse.models import Run, RunEvent, Workflow
-from tests.test_fast_path import asgi_messages, body_messages
+from tests.inprocess import Response, request
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,24 +44,21 @@ def pages(monkeypatch):
     return reads
 
 
-def seqs(messages: list[dict]) -> list[int]:
-    body = b"".join(m.get("body", b"") for m in body_messages(messages)).decode()
-    return [int(line.rsplit(":", 1)[1]) for line in body.splitlines() if line.startswith("id: ")]
+def seqs(response: Response) -> list[int]:
+    return [int(line.rsplit(":", 1)[1]) for line in response.text.splitlines() if line.startswith("id: ")]
 
 
 async def test_a_finished_runs_archive_is_replayed_a_page_at_a_time(workflows, pages):
     run_id = await asyncio.to_thread(archived_run)
-    messages = await asgi_messages(f"/runs/{run_id}/events", method="GET")
-    assert seqs(messages) == list(range(1, EVENTS + 1))
+    response = await request("GET", f"/runs/{run_id}/events")
+    assert seqs(response) == list(range(1, EVENTS + 1))
     assert pages == [0, 10, 20, 30]  # never the whole run at once
-    last = body_messages(messages)[-1]
-    assert last.get("more_body") is False and b"event: complete" in last["body"]
+    last, more_body = response.chunks[-1]
+    assert more_body is False and b"event: complete" in last
 
 
 async def test_a_resume_from_the_archive_starts_after_its_cursor(workflows, pages):
     run_id = await asyncio.to_thread(archived_run)
-    messages = await asgi_messages(
-        f"/runs/{run_id}/events", method="GET", headers=((b"last-event-id", f"{run_id}:12".encode()),)
-    )
-    assert seqs(messages) == list(range(13, EVENTS + 1))
+    response = await request("GET", f"/runs/{run_id}/events", headers={"Last-Event-ID": f"{run_id}:12"})
+    assert seqs(response) == list(range(13, EVENTS + 1))
     assert pages == [12, 22, 32]
