@@ -116,6 +116,9 @@ class Executor:
         self.workflow = workflow
         self.log = get_event_log()
         self.seq = 0
+        #: one append at a time where an append suspends (see BaseEventLog.append_is_immediate):
+        #: concurrent nodes would otherwise both append seq + 1
+        self.serial = None if self.log.append_is_immediate else asyncio.Lock()
         self.pending: list[LogEvent] = []
         self.flush_task: asyncio.Future | None = None
         self.flush_timer: asyncio.TimerHandle | None = None
@@ -131,9 +134,16 @@ class Executor:
         return data
 
     async def emit(self, event: str, data: dict[str, Any]) -> None:
-        item = await self.log.append(self.run_id, event, self.stamp(event, data), seq=self.seq + 1)
-        self.seq = item.seq
-        self.pending.append(item)
+        data = self.stamp(event, data)
+        if self.serial is None:  # (no await between reading self.seq and the append taking it)
+            item = await self.log.append(self.run_id, event, data, seq=self.seq + 1)
+            self.seq = item.seq
+            self.pending.append(item)
+        else:
+            async with self.serial:
+                item = await self.log.append(self.run_id, event, data, seq=self.seq + 1)
+                self.seq = item.seq
+                self.pending.append(item)
         metrics.events_appended.inc()
         if self.seq % YIELD_EVERY == 0:
             # A node that emits in a tight loop (tokens from a buffer, say) would otherwise hold the
@@ -230,6 +240,8 @@ class Executor:
         archive (a long token stream writes faster than a database): they follow in the background,
         while the log still holds them for any replay."""
         self.stop_timer()
+        if end.event == EventType.ERROR and self.serial is not None:
+            await self.take_in_cut_short_append()
         fields = end.fields()
         event, data = end.event, end.data
         terminal = LogEvent(self.run_id, self.seq + 1, event, sse.dumps(data))
@@ -265,6 +277,19 @@ class Executor:
             await self.log.finished(self.run_id)
         except Exception:
             logger.exception("run %s: the event log could not mark the run finished", self.run_id)
+
+    async def take_in_cut_short_append(self) -> None:
+        """A cancellation (or a timeout) that stopped the run during an append may have left that
+        event in the log without our knowing: take it in, so the terminal event comes after it
+        (else the log would refuse it, and every stream of the run would wait for an end forever)."""
+        try:
+            landed = [e for e in await self.log.read_after(self.run_id, self.seq) if not e.terminal]
+        except Exception:
+            logger.exception("run %s: could not look for an append cut short", self.run_id)
+            return
+        if landed:
+            self.pending.extend(landed)
+            self.seq = landed[-1].seq
 
     async def record_end(self, fields: dict[str, Any], rows: list[LogEvent]) -> bool:
         """One small transaction: the run's end and its terminal event (+ a short backlog). False if

@@ -130,6 +130,10 @@ class BaseEventLog(ABC):
 
     #: whether several processes can share this log (Redis: yes; memory: no)
     shared: bool = False
+    #: whether ``append`` returns without suspending (memory: yes; Redis: no, it is a round trip). A
+    #: run's executor serialises the appends of a log that suspends, so that concurrent nodes' events
+    #: get their seqs in order, and checks after a cancellation whether an append cut short landed.
+    append_is_immediate: bool = False
 
     @abstractmethod
     async def append(self, run_id: str, event: str, data: dict[str, Any], seq: int | None = None) -> LogEvent:

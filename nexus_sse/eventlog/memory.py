@@ -59,6 +59,7 @@ class MemoryEventLog(BaseEventLog):
     """Keep each run's recent events in a list; finished runs are dropped after the retention period."""
 
     shared = False
+    append_is_immediate = True
 
     def __init__(self, **options: Any) -> None:
         self._runs: dict[str, _RunLog] = {}
