@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -41,7 +42,8 @@ def redis_reachable() -> str | None:
 
 def fast_path_available() -> bool:
     """Whether this checkout's nexus_sse knows NEXUS_SSE["FAST_PATH"] (the lead's ASGI fast path)."""
-    return '"FAST_PATH"' in (ROOT / "nexus_sse" / "conf.py").read_text()
+    # (a word, not a quoted key: conf.py declares each setting as a field, FAST_PATH: bool = True)
+    return re.search(r"\bFAST_PATH\b", (ROOT / "nexus_sse" / "conf.py").read_text()) is not None
 
 
 def free_port() -> int:
