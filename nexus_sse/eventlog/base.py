@@ -79,7 +79,7 @@ class SequenceConflict(RuntimeError):
     log's server: every backend raises this, not ``EventLogUnavailable``."""
 
 
-class Waiters(list[asyncio.Future[None]]):
+class Waiters(list[asyncio.Future[bool]]):
     """Futures parked until the next event: the wait primitive of the backends' ``wait_after``.
 
     A timer resolves a parked future at its timeout, rather than ``asyncio.wait()`` or
@@ -90,16 +90,20 @@ class Waiters(list[asyncio.Future[None]]):
 
     def park(
         self, loop: asyncio.AbstractEventLoop, timeout: float | None
-    ) -> tuple[asyncio.Future[None], asyncio.TimerHandle | None]:
+    ) -> tuple[asyncio.Future[bool], asyncio.TimerHandle | None]:
         """A future to await, resolved by :meth:`wake` or after ``timeout`` seconds (None: never)."""
         fut = loop.create_future()
         self.append(fut)
         return fut, (loop.call_later(timeout, _wake, fut) if timeout is not None else None)
 
-    def unpark(self, fut: asyncio.Future[None], timer: asyncio.TimerHandle | None) -> None:
+    def unpark(self, fut: asyncio.Future[bool], timer: asyncio.TimerHandle | None) -> None:
         """Undo :meth:`park` once the wait is over (woken, timed out or cancelled)."""
         if timer is not None:
             timer.cancel()
+        if fut.done() and not fut.cancelled() and fut.result():
+            # Woken: wake() took it off the list already. (Looking for it there would scan every
+            # waiter parked since, for each waiter: quadratic in the subscribers of a run.)
+            return
         if not fut.done():
             fut.cancel()
         if fut in self:
@@ -111,12 +115,13 @@ class Waiters(list[asyncio.Future[None]]):
         self.clear()
         for fut in futures:
             if not fut.done():
-                fut.set_result(None)
+                fut.set_result(True)
 
 
-def _wake(fut: asyncio.Future[None]) -> None:
+def _wake(fut: asyncio.Future[bool]) -> None:
+    """A parked future's timeout: resolved False, and still on the list (unpark takes it off)."""
     if not fut.done():
-        fut.set_result(None)
+        fut.set_result(False)
 
 
 class BaseEventLog(ABC):
