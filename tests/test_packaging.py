@@ -1,13 +1,15 @@
 """The distributions: the sdist carries a test suite that runs after unpacking, the wheel only the app.
 
 Both are built with the ``build`` frontend without isolation (``build`` and ``setuptools`` are in the
-``dev`` extra), the wheel from the unpacked sdist as ``python -m build`` does.
+``dev`` extra): the sdist from a copy of the checkout (so nothing is written into it), the wheel from
+the unpacked sdist as ``python -m build`` does.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -67,10 +69,18 @@ def clean_env(tree: Path) -> dict[str, str]:
     return env
 
 
+#: what a checkout holds besides its sources; an old *.egg-info would even add its SOURCES.txt to the sdist
+NOT_SOURCES = shutil.ignore_patterns(
+    ".git", ".venv*", "*.egg-info", "__pycache__", "build", "dist", "*.sqlite3*", "staticfiles", ".*cache"
+)
+
+
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory) -> Path:
-    """The sdist of this checkout, built into a temporary directory."""
-    return build("sdist", ROOT, tmp_path_factory.mktemp("sdist"))
+    """The sdist of a copy of this checkout's sources, built into a temporary directory."""
+    source = tmp_path_factory.mktemp("checkout") / "nexus_sse"
+    shutil.copytree(ROOT, source, ignore=NOT_SOURCES)
+    return build("sdist", source, tmp_path_factory.mktemp("sdist"))
 
 
 @pytest.fixture(scope="module")
