@@ -114,9 +114,12 @@ def test_stop_cancels_the_run_on_the_server(page, chat_url):
     send(page, "Please write a long answer")
     reply = last_reply(page)
     expect(reply).to_contain_text("You said")
+    step = page.locator('#chat-nodes li[data-node="chat_agent"]')
+    expect(step).to_have_text("chat_agent started")
     page.click("#chat-stop")
     expect(page.locator("#chat-status")).to_have_text("Stopped")
     expect(reply.locator(".note")).to_have_text("Stopped.")
+    expect(step).to_have_text("chat_agent stopped")  # not left at "started"
     full = expected_reply("Please write a long answer")
     text = reply.text_content().removesuffix("Stopped.")
     assert full.startswith(text) and len(text) < len(full)
@@ -242,6 +245,7 @@ def test_a_provider_error_shows_a_clear_message_without_secrets(page, server, wo
     expect(page.locator(".message.assistant.error")).to_contain_text(
         "The assistant failed: the model server refused the credentials"
     )
+    expect(page.locator('#chat-nodes li[data-node="agent"]')).to_have_text("agent failed")
     assert "sk-" not in page.locator("main").inner_text()
     expect(page.locator("#chat-input")).to_be_enabled()
 
@@ -260,6 +264,7 @@ def test_the_page_fits_a_phone_and_works_by_keyboard(page, chat_url):
     expect(last_reply(page)).to_contain_text("You said")
     page.keyboard.press("Escape")
     expect(page.locator("#chat-status")).to_have_text("Stopped")
+    expect(page.locator('#chat-nodes li[data-node="chat_agent"]')).to_have_text("chat_agent stopped")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
 
 

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import Client, override_settings
 
 from tests import factories
@@ -37,6 +38,13 @@ def test_the_page_sets_the_csrf_cookie_and_has_no_inline_script_or_style(client)
     assert re.findall(r"<script\b[^>]*>(.*?)</script>", html, re.DOTALL) == [""] * len(scripts)
     assert "<style" not in html and not re.search(r"\sstyle=", html)
     assert not re.search(r"\son[a-z]+=", html)  # no inline event handlers
+
+
+def test_the_page_links_the_apps_icon(client):
+    html = client.get("/chat/").content.decode()
+    link = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', html)
+    assert link and link.group(1) == "/static/nexus_sse/favicon.svg"
+    assert finders.find("nexus_sse/favicon.svg")  # a file the page can load
 
 
 def test_the_selector_lists_chat_capable_workflows_the_visitor_may_run(client):

@@ -89,6 +89,17 @@
     item.querySelector(".node-state").textContent = state + (data.message ? " — " + data.message : "");
   }
 
+  // A run that ended early: the steps still under way say how it ended (a finished run says
+  // "completed" per step from the server's own progress events; it sends none for these ends).
+  function endNodes(state) {
+    if (!nodeList) { return; }
+    Array.prototype.forEach.call(nodeList.children, function (li) {
+      if (li.dataset.status === "completed") { return; }
+      li.dataset.status = state;
+      li.querySelector(".node-state").textContent = state;
+    });
+  }
+
   // Under the finished reply: who answered and, when known, how many tokens it took.
   function addMeta(row, metadata) {
     if (!metadata || typeof metadata !== "object") { return; }
@@ -212,9 +223,11 @@
     } else if (type === "error") {
       reply.done = true;
       if (data.error_type === "CancelledError") {
+        endNodes("stopped");
         addNote(reply.row, "Stopped.");
         setStatus("Stopped");
       } else {
+        endNodes("failed");
         reply.row.classList.add("error");
         addNote(reply.row, (MESSAGES[data.error_type] || "Error") + ": " + data.error);
         setStatus(MESSAGES[data.error_type] || "Error", true);
