@@ -52,6 +52,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def repo_relative(command: str, root: Path | str = ROOT) -> str:
+    """``command`` with the paths under ``root`` written relative to it (reports name no machine)."""
+    prefix = re.escape(str(root).rstrip("/"))
+    # a path begins a word or follows "=" or ":" (PYTHONPATH=/a:/b): /repo/x -> x, /repo alone -> .
+    pattern = rf"(?<![^\s=:]){prefix}(?:(/)(?=[^\s:])|/?(?=[\s:]|$))"
+    return re.sub(pattern, lambda m: "" if m.group(1) else ".", command)
+
+
 def pinned(cpus: str | None, argv: list[str]) -> list[str]:
     """``argv`` run on ``cpus`` only (with the threads it starts), by util-linux's taskset."""
     return ["taskset", "-c", cpus, *argv] if cpus else argv
@@ -106,7 +114,7 @@ class Server:
         env = " ".join(
             f"{k}={v}" for k, v in self.env.items() if k.startswith("NEXUS_BENCH_") and k != "NEXUS_BENCH_DB"
         )
-        return f"{env} {' '.join(self.argv)}".strip()
+        return repo_relative(f"{env} {' '.join(self.argv)}".strip())
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

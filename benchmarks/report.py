@@ -6,7 +6,7 @@ import json
 import re
 import statistics
 
-from benchmarks.contenders import ROOT
+from benchmarks.contenders import ROOT, repo_relative
 
 RESULTS = ROOT / "benchmarks" / "results"
 A, NEXUS, KAILASH = "A: bare Django view (uvicorn)", "nexus_sse (uvicorn)", "Kailash Nexus"
@@ -349,7 +349,32 @@ def targets(table: dict, meta: dict | None = None) -> list[tuple[str, bool | Non
     return out
 
 
+def run_root(commands: list[str]) -> str | None:
+    """The checkout a run's commands name (the directory above .venv*/ or benchmarks/), if any."""
+    found = re.search(r"(?<![^\s=:])(/\S*?)/(?:\.venv[^/\s]*|benchmarks)/", " ".join(commands))
+    return found.group(1) if found else None
+
+
+def portable(meta: dict) -> dict:
+    """``meta`` with its commands and notes relative to the repository they ran in (results saved
+    before the commands were recorded so hold the absolute paths of that machine)."""
+    servers, skipped = meta.get("servers", {}), meta.get("skipped", [])
+    ran_in = run_root([*servers.values(), *skipped]) or str(ROOT)
+    roots = sorted({str(ROOT), ran_in}, key=len, reverse=True)  # (a checkout inside the other first)
+
+    def rel(text: str) -> str:
+        for root in roots:
+            text = repo_relative(text, root)
+        return text
+
+    out = {**meta, "servers": {n: rel(c) for n, c in servers.items()}}
+    if skipped:
+        out["skipped"] = [rel(s) for s in skipped]
+    return out
+
+
 def write(name: str, samples: dict, names: list[str], meta: dict, quick: bool) -> str:
+    meta = portable(meta)
     table = quick_table(samples, names) if quick else medians(samples, names)
     checks = [] if quick else targets(table, meta)
     lines = [f"# Benchmarks — {meta['date']}", "", *header(meta, table), ""]

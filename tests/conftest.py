@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import types
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -16,20 +18,49 @@ CI = os.environ.get("CI") == "true"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _close_nexus_db_threads(django_db_setup, django_db_blocker):
-    """Close nexus_sse's long-lived DB-thread connections before the test database is destroyed."""
-    yield
-    from asgiref.sync import SyncToAsync
-    from django.db import connections
+def _close_db_connections(django_db_setup, django_db_blocker):
+    """Close every database connection the tests opened before the test database is destroyed.
 
+    Django keeps a connection per thread and per context (asgiref's Local): async tests and
+    sync_to_async open theirs in contexts the main thread's ``close_all`` does not see, and
+    nexus_sse's DB threads keep theirs open. An SQLite database whose last connection is not
+    closed keeps its -wal and -shm files after pytest-django removes the database file.
+    """
+    from django.db.backends.signals import connection_created
+
+    opened: weakref.WeakSet = weakref.WeakSet()
+
+    def record(sender, connection, **kwargs):
+        opened.add(connection)
+
+    connection_created.connect(record, weak=False)
+    yield
+    connection_created.disconnect(record)
     from nexus_sse import db
 
     with django_db_blocker.unblock():
-        db.close_connections()
-        # async tests' ORM calls ran on asgiref's shared sync thread: close its connection too
-        shared = getattr(SyncToAsync, "single_thread_executor", None)
-        if shared is not None:
-            shared.submit(connections.close_all).result(10)
+        db.close_connections()  # on their threads, and the threads stop
+        for wrapper in list(opened):
+            wrapper.inc_thread_sharing()  # (closed from this thread: nothing uses it any more)
+            try:
+                wrapper.close()
+            finally:
+                wrapper.dec_thread_sharing()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Remove the -wal/-shm files of a destroyed SQLite test database (say, after a killed server
+    process held it last); with --reuse-db the database and its files stay."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return
+    test_db = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if "sqlite3" not in settings.DATABASES["default"]["ENGINE"] or not test_db or os.path.exists(test_db):
+        return
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(test_db + suffix)
 
 
 @pytest.fixture

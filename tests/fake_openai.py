@@ -15,10 +15,36 @@ POST /v1/chat/completions with "stream": true answers `data: {chunk}` lines, a u
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
+
+logger = logging.getLogger(__name__)
+
+#: how often serve_forever looks for shutdown(): the teardown of every test waits up to this long
+POLL_SECONDS = 0.01
+
+
+class QuietServer(ThreadingHTTPServer):
+    """Drop clients that hang up without a traceback (the provider tests cancel streams on purpose)."""
+
+    daemon_threads = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        #: set when a client hung up on a connection it had open (say, while kept alive)
+        self.hung_up = threading.Event()
+
+    def handle_error(self, request, client_address) -> None:
+        # socketserver's default prints the traceback to stderr, into pytest's progress line
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionResetError, BrokenPipeError)):
+            self.hung_up.set()
+            return
+        logger.exception("fake OpenAI server: error serving %s", client_address)
 
 
 class FakeOpenAI:
@@ -42,9 +68,8 @@ class FakeOpenAI:
                 owner.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 owner.respond(self, body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(POLL_SECONDS,), daemon=True)
 
     @property
     def base_url(self) -> str:
@@ -55,7 +80,8 @@ class FakeOpenAI:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
+        self.server.shutdown()  # returns once serve_forever has (within POLL_SECONDS)
+        self.thread.join()
         self.server.server_close()
 
     def respond(self, handler: BaseHTTPRequestHandler, body: dict) -> None:
@@ -131,7 +157,7 @@ class FakeOpenAI:
                     },
                 )
             self.raw(handler, b"data: [DONE]\n\n")
-            self.raw(handler, b"", last=True)
+            self.raw(handler, b"")  # the last chunk: the reply is complete
         except (BrokenPipeError, ConnectionResetError):
             self.disconnects.set()
 
@@ -139,10 +165,8 @@ class FakeOpenAI:
         self.raw(handler, f"data: {json.dumps(payload)}\n\n".encode())
 
     @staticmethod
-    def raw(handler, data: bytes, last: bool = False) -> None:
+    def raw(handler, data: bytes) -> None:
         handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        if last:
-            handler.wfile.write(b"")
         handler.wfile.flush()
 
     @classmethod

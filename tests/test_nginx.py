@@ -35,6 +35,7 @@ def proxy(django_db_setup):
     with (
         ServerProcess("uvicorn", overrides=overrides) as a,
         ServerProcess("daphne", overrides=overrides) as b,
+        tempfile.TemporaryDirectory(prefix="nexus-nginx-") as tmp,  # removed after the module
     ):
         port = free_port()
         site = (ROOT / "deploy" / "nginx-nexus.conf").read_text()
@@ -42,7 +43,7 @@ def proxy(django_db_setup):
             "127.0.0.1:8002", f"127.0.0.1:{b.port}"
         )
         site = site.replace("listen 8080;", f"listen 127.0.0.1:{port};")
-        prefix = Path(tempfile.mkdtemp())
+        prefix = Path(tmp)
         (prefix / "logs").mkdir()
         (prefix / "site.conf").write_text(site)
         (prefix / "nginx.conf").write_text(f"""
@@ -70,14 +71,15 @@ def proxy(django_db_setup):
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 10
-        while True:  # wait until nginx accepts (it prints nothing when ready)
-            try:
-                httpx.get(f"{url}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"nginx did not start: {process.stdout.read().decode()}") from None
-        try:
+        try:  # (an nginx that does not answer in time is stopped too, before its directory goes)
+            while True:  # wait until nginx accepts (it prints nothing when ready)
+                try:
+                    httpx.get(f"{url}/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        output = process.stdout.read().decode() if process.poll() is not None else ""
+                        raise RuntimeError(f"nginx did not start: {output}") from None
             yield url
         finally:
             process.terminate()
